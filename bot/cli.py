@@ -1,0 +1,150 @@
+"""`headroom` command line: plan a deployment from flags (and, later, free text)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
+from engine.errors import HeadroomError, InvalidRequest
+from engine.ranking import plan as make_plan
+from engine.request import Request
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _concurrency(text: str) -> int | str:
+    if text.strip().lower() == "max":
+        return "max"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of users; use e.g. 16 or 'max'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"concurrency must be at least 1 (got {value}); use e.g. 16 or 'max'")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    cleaned = text.replace(",", "").replace("_", "").strip().lower()
+    scale = 1
+    if cleaned.endswith("k"):
+        cleaned, scale = cleaned[:-1], 1024
+    elif cleaned.endswith("m"):
+        cleaned, scale = cleaned[:-1], 1024 * 1024
+    try:
+        value = int(float(cleaned) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a token count; use e.g. 8192 or 8k") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number; use e.g. 0.9") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"gpu memory utilization must be in (0, 1], got {value}")
+    return value
+
+
+def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model: HF id (meta-llama/Llama-3.3-70B-Instruct) or name (llama-3.3-70b)")
+    parser.add_argument("--weights", choices=WEIGHT_DTYPES, help="weight precision (default: the checkpoint's own)")
+    parser.add_argument("--kv-dtype", choices=KV_DTYPES, default=None, help="KV-cache precision (default: auto)")
+    parser.add_argument("--context", type=_positive_int, help="max tokens per request (default 8192)")
+    parser.add_argument("--input-tokens", type=_positive_int, help="prompt tokens of a typical request")
+    parser.add_argument("--output-tokens", type=_positive_int, help="output tokens of a typical request")
+    parser.add_argument("--concurrency", type=_concurrency, help="concurrent users, or 'max' (default 1)")
+    parser.add_argument("--instance", help="evaluate this EC2 instance type only (e.g. g6e.12xlarge)")
+    parser.add_argument("--gpu", help="evaluate a GPU type instead of EC2 instances (e.g. h100)")
+    parser.add_argument("--gpus", type=int, help="how many of --gpu (default 1)")
+    parser.add_argument("--tp", type=int, help="tensor-parallel size")
+    parser.add_argument("--gpu-memory-utilization", type=_fraction, help="vLLM's --gpu-memory-utilization")
+    parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")
+    parser.add_argument("--region", help="AWS region for prices (catalog prices are us-east-1)")
+    parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
+    parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    parser.add_argument("--all", action="store_true", help="list every feasible instance, not one per GPU layout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headroom",
+        description="Which EC2 GPU instance will serve your LLM with vLLM, whether it will OOM, and what it costs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="plan a deployment", description="Plan a vLLM deployment on EC2.")
+    _add_plan_flags(plan)
+    return parser
+
+
+_FLAG_FIELDS = {
+    "model": "model", "weights": "weights", "kv_dtype": "kv_dtype", "context": "context_tokens",
+    "input_tokens": "input_tokens", "output_tokens": "output_tokens", "concurrency": "concurrency",
+    "instance": "instance", "gpu": "gpu", "gpus": "gpus", "tp": "tp",
+    "gpu_memory_utilization": "gpu_memory_utilization", "vllm_version": "vllm_version",
+    "region": "region", "sort": "sort",
+}
+
+
+def request_from_args(args: argparse.Namespace) -> Request:
+    fields = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    if "model" not in fields:
+        raise InvalidRequest("say which model, e.g. --model llama-3.3-70b")
+    return Request(**fields)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "request"
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(message if where == "request" else f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def _fail(message: str, suggestions: Sequence[str] = ()) -> int:
+    print(f"headroom: {message}", file=sys.stderr)
+    if suggestions:
+        print(f"  did you mean: {', '.join(suggestions)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from bot.render import build_environment, render_terminal
+
+    try:
+        request = request_from_args(args)
+        result = make_plan(request)
+    except ValidationError as exc:
+        return _fail(_validation_message(exc))
+    except InvalidRequest as exc:
+        return _fail(str(exc), exc.suggestions)
+    except HeadroomError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        print(render_terminal(build_environment(), result, limit=100 if args.all else 8), end="")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "plan":
+        return run_plan(args)
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

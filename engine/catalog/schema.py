@@ -1,0 +1,175 @@
+"""Pydantic models for the catalog data files.
+
+The YAML files under ``data/`` are the only place where figures about models,
+accelerators and instances live; these models validate them on load so that a
+typo in a data file fails loudly instead of skewing a plan.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NativeDtype = Literal["fp32", "fp16", "bf16", "fp8", "mxfp4"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Moe(_Strict):
+    experts: int = Field(gt=1)
+    active: int = Field(gt=0)
+    expert_intermediate: int = Field(gt=0)
+    shared_experts: int = Field(default=0, ge=0)
+    shared_intermediate: int = Field(default=0, ge=0)
+    layer_step: int = Field(default=1, ge=1)
+    first_dense_layers: int = Field(default=0, ge=0)
+
+
+class Mla(_Strict):
+    q_lora_rank: int | None = None
+    kv_lora_rank: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+
+
+class SlidingWindow(_Strict):
+    window: int = Field(gt=0)
+    sliding_layers: int = Field(ge=0)
+
+
+class ChunkedAttention(_Strict):
+    chunk: int = Field(gt=0)
+    chunked_layers: int = Field(ge=0)
+
+
+class LinearAttention(_Strict):
+    """Gated-DeltaNet style layers: a fixed-size state per sequence, no per-token KV."""
+
+    linear_layers: int = Field(gt=0)
+    key_heads: int = Field(gt=0)
+    value_heads: int = Field(gt=0)
+    key_head_dim: int = Field(gt=0)
+    value_head_dim: int = Field(gt=0)
+    conv_kernel: int = Field(default=4, gt=0)
+
+
+class Arch(_Strict):
+    layers: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    heads: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate: int = Field(ge=0)
+    vocab: int = Field(gt=0)
+    tied_embeddings: bool
+    max_context: int = Field(gt=0)
+    rope_max_positions: int | None = None
+    mlp: Literal["gated", "plain"] = "gated"
+    attention_bias: bool = False
+    moe: Moe | None = None
+    mla: Mla | None = None
+    sliding_window: SlidingWindow | None = None
+    chunked_attention: ChunkedAttention | None = None
+    linear_attention: LinearAttention | None = None
+    vision_params: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Arch:
+        if self.heads % self.kv_heads and not self.mla:
+            raise ValueError(f"heads {self.heads} not a multiple of kv_heads {self.kv_heads}")
+        for part, count in (
+            ("sliding_window.sliding_layers", self.sliding_window and self.sliding_window.sliding_layers),
+            ("linear_attention.linear_layers", self.linear_attention and self.linear_attention.linear_layers),
+        ):
+            if count and count > self.layers:
+                raise ValueError(f"{part}={count} exceeds layers={self.layers}")
+        return self
+
+
+class ModelSpec(_Strict):
+    id: str
+    name: str
+    family: str
+    size: str
+    aliases: list[str] = []
+    source: str
+    published_params_b: float = Field(gt=0)
+    params_source: str
+    dtype: NativeDtype
+    arch: Arch
+    notes: str = ""
+    unconfirmed: list[str] = []
+
+
+class ModelFile(_Strict):
+    as_of: str
+    models: list[ModelSpec]
+
+
+class GpuSpec(_Strict):
+    id: str
+    name: str
+    aliases: list[str] = []
+    vendor: Literal["nvidia", "amd", "aws"]
+    architecture: str
+    compute_capability: str | None
+    memory_gib: float = Field(gt=0)
+    memory_cuda_gib: float | None = None
+    memory_cuda_source: str | None = None
+    memory_type: str | None = None
+    bandwidth_gbps: float | None = Field(default=None, gt=0)
+    tflops_bf16: float | None = None
+    tflops_fp16: float | None = None
+    tflops_fp8: float | None = None
+    tflops_fp4: float | None = None
+    dtypes: list[str]
+    nvlink_gbps: float | None = None
+    pcie_gen: int | None = None
+    runtime: Literal["cuda", "rocm", "neuron", "none"]
+    sources: list[str] = []
+    unconfirmed: list[str] = []
+    notes: str = ""
+
+    @property
+    def capability(self) -> tuple[int, int] | None:
+        if not self.compute_capability:
+            return None
+        major, minor = self.compute_capability.split(".")
+        return int(major), int(minor)
+
+
+class GpuFile(_Strict):
+    as_of: str
+    sources: dict[str, str]
+    gpus: list[GpuSpec]
+
+
+class InstanceSpec(_Strict):
+    name: str
+    family: str
+    gpu: str
+    gpu_count: int = Field(gt=0)
+    gpu_fraction: float = Field(default=1.0, gt=0, le=1)
+    memory_mib_per_gpu: float | None = Field(default=None, gt=0)
+    vcpu: int | None = None
+    ram_gib: float | None = None
+    network_gbps: float | None = None
+    local_nvme_gb: float | None = None
+    interconnect: Literal["nvlink", "pcie", "neuronlink", "none"]
+    interconnect_note: str | None = None
+    host_arch: Literal["x86_64", "arm64"] = "x86_64"
+    price_usd_per_hour: float | None = Field(default=None, gt=0)
+    price_note: str | None = None
+    sources: list[str] = []
+    unconfirmed: list[str] = []
+
+
+class InstanceFile(_Strict):
+    as_of: dict[str, str]
+    region: str
+    sources: dict[str, str]
+    instances: list[InstanceSpec]

@@ -1,0 +1,513 @@
+"""plan(request) -> Plan: evaluate every EC2 instance (or a pinned GPU set) and rank them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.catalog.loader import Catalog, VllmVersion, load_catalog
+from engine.catalog.resolve import ResolvedModel, normalise, resolve_model
+from engine.catalog.schema import GpuSpec, InstanceSpec
+from engine.errors import InvalidRequest, UnknownHardware
+from engine.hardware import support
+from engine.performance import Link, estimate_speed, link_for
+from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, NotEvaluated, Plan
+from engine.request import Request
+from engine.served import GIB, ServedModel, serve
+from engine.vllm_memory import MemoryBudget, memory_budget
+
+#: a plan is "tight" when the requested load needs more than this share of the KV pool
+TIGHT_KV_SHARE = 0.85
+MAX_NODES = 4
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A set of identical GPUs to place one model on: an instance, several, or a pinned GPU set."""
+
+    gpu: GpuSpec
+    gpus_per_node: int
+    nodes: int
+    interconnect: str
+    instance: InstanceSpec | None
+    usd_per_hour: float | None
+    price_note: str | None
+    label: str | None
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpus_per_node * self.nodes
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything fixed for one plan, passed to each evaluation."""
+
+    request: Request
+    catalog: Catalog
+    served: ServedModel
+    behaviour: VllmVersion
+    version: str
+    context: int
+    split: tuple[int, int]
+    release: str | None
+
+
+# --- lookups -----------------------------------------------------------------------------
+
+
+def find_gpu(catalog: Catalog, name: str) -> GpuSpec:
+    wanted = normalise(name)
+    for gpu in catalog.gpus.values():
+        if wanted in {normalise(gpu.id), normalise(gpu.name), *(normalise(a) for a in gpu.aliases)}:
+            return gpu
+    from rapidfuzz import process
+
+    names = {g.id: g for g in catalog.gpus.values()}
+    close = [m[0] for m in process.extract(name, list(names), limit=4) if m[1] >= 50]
+    raise UnknownHardware(f"I don't know the GPU '{name}'.", suggestions=close)
+
+
+def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
+    key = name.strip().lower()
+    if key in catalog.instances:
+        return catalog.instances[key]
+    from rapidfuzz import process
+
+    close = [m[0] for m in process.extract(key, list(catalog.instances), limit=4) if m[1] >= 60]
+    raise UnknownHardware(f"I don't know the EC2 instance type '{name}'.", suggestions=close)
+
+
+def _per_gpu_price(catalog: Catalog, gpu: GpuSpec) -> tuple[float | None, str | None]:
+    priced = [
+        (i.price_usd_per_hour / i.gpu_count, i.name)
+        for i in catalog.instances.values()
+        if i.gpu == gpu.id and i.price_usd_per_hour and i.gpu_fraction == 1.0
+    ]
+    if not priced:
+        return None, f"no EC2 on-demand price for {gpu.name}"
+    price, source = min(priced)
+    return price, f"per-GPU share of {source}"
+
+
+# --- placement ---------------------------------------------------------------------------
+
+
+def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
+    """TP degrees vLLM accepts: they divide the GPU count and the attention heads (and KV heads)."""
+    arch = served.arch
+    degrees = []
+    for tp in range(1, gpu_count + 1):
+        if gpu_count % tp or arch.heads % tp:
+            continue
+        if not arch.mla and arch.kv_heads % tp and tp % arch.kv_heads:
+            continue
+        degrees.append(tp)
+    return degrees
+
+
+def _verdict(ctx: Context, budget: MemoryBudget, capacity: float, replicas: int) -> tuple[str, float, list[str]]:
+    """Verdict, the KV each GPU needs for the requested load, and the reasons behind the verdict."""
+    req = ctx.request
+    binding = budget.binding
+    per_request = ctx.served.kv_bytes_per_request(ctx.context, 1, budget.batching.max_num_batched_tokens)
+    if not budget.loads:
+        over = -binding.kv_pool
+        return "does_not_load", 0.0, [
+            f"needs {binding.weights:.1f} GiB weights + {binding.activation:.1f} GiB activations + "
+            f"{binding.non_torch + binding.cudagraph:.1f} GiB runtime per GPU, {over:.1f} GiB more than the "
+            f"{binding.usable:.1f} GiB vLLM may use ({budget.utilization:.2f} × {budget.visible_gib:.1f} GiB)"
+        ]
+    wanted = 1 if req.concurrency == "max" else math.ceil(int(req.concurrency) / replicas)
+    share = wanted / capacity if capacity else math.inf
+    needed = binding.kv_pool * min(share, 1.0) if capacity else 0.0
+    tokens = f"{binding.kv_tokens:,} tokens"
+    if capacity < 1:
+        return "no_kv_room", per_request / GIB, [
+            f"weights load, but only {binding.kv_pool:.2f} GiB per GPU is left for KV ({tokens}); one "
+            f"{ctx.context:,}-token request needs more, so vLLM refuses to start"
+        ]
+    if capacity < wanted:
+        return "no_kv_room", needed, [
+            f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
+            f"{wanted} are needed per replica for {req.concurrency} users"
+        ]
+    if req.concurrency == "max":
+        verdict = "tight" if capacity < 2 else "fits"
+        return verdict, needed, [f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens})"]
+    verdict = "tight" if share > TIGHT_KV_SHARE else "fits"
+    return verdict, needed, [
+        f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
+        f"{wanted} needed uses {share:.0%} of it"
+    ]
+
+
+def _vllm_command(ctx: Context, tp: int, pp: int, util: float, batch_limit: int | None) -> str:
+    served = ctx.served
+    model = ctx.release or served.spec.id
+    parts = [f"vllm serve {model}"]
+    if served.fmt.dtype == "fp8" and not ctx.release and served.spec.dtype != "fp8":
+        parts.append("--quantization fp8")
+    if tp > 1:
+        parts.append(f"--tensor-parallel-size {tp}")
+    if pp > 1:
+        parts.append(f"--pipeline-parallel-size {pp}")
+    parts.append(f"--max-model-len {ctx.context}")
+    parts.append(f"--gpu-memory-utilization {util:.2f}")
+    if ctx.request.kv_dtype == "fp8":
+        parts.append("--kv-cache-dtype fp8")
+    if batch_limit:
+        parts.append(f"--max-num-seqs {batch_limit}")
+    return " ".join(parts)
+
+
+def evaluate(ctx: Context, hw: Hardware, tp: int, pp: int) -> Candidate:
+    served, catalog, req = ctx.served, ctx.catalog, ctx.request
+    replicas = hw.gpu_count // (tp * pp)
+    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    budget = memory_budget(
+        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
+    )
+    capacity = budget.max_concurrency if budget.loads else 0.0
+    hw_support = support(hw.gpu, served)
+    caveats = list(hw_support.caveats)
+    if hw_support.runs:
+        verdict, needed, reasons = _verdict(ctx, budget, capacity, replicas)
+    else:
+        verdict, needed, reasons = "does_not_load", 0.0, [hw_support.reason]
+    feasible = verdict in FEASIBLE
+    link: Link = link_for(catalog, hw.gpu, hw.interconnect)
+    speed = None
+    if feasible:
+        speed = estimate_speed(
+            served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
+            budget.capacity_tokens, budget.batching.max_num_seqs,
+        )
+    binding = budget.binding
+    price = hw.usd_per_hour
+    per_million = price / (speed.throughput_tokens_per_s * 3600) * 1e6 if price and speed else None
+    meets = feasible
+    if feasible and speed:
+        if req.max_usd_per_hour and (price is None or price > req.max_usd_per_hour):
+            meets = False
+            reasons.append(f"costs {'an unknown amount' if price is None else f'${price:.2f}/h'}, over the ${req.max_usd_per_hour:.2f}/h budget")
+        if req.min_tokens_per_s and speed.decode_tokens_per_s_per_user < req.min_tokens_per_s:
+            meets = False
+            reasons.append(f"decodes {speed.decode_tokens_per_s_per_user:.0f} tok/s per user, under the {req.min_tokens_per_s:.0f} tok/s target")
+        if req.max_ttft_s and speed.ttft_s > req.max_ttft_s:
+            meets = False
+            reasons.append(f"first token after {speed.ttft_s:.2f} s, over the {req.max_ttft_s:.2f} s target")
+    if tp > 1 and hw.interconnect == "pcie":
+        caveats.append(f"TP {tp} over PCIe: every layer's all-reduce crosses PCIe, slower than NVLink")
+    if hw.nodes > 1:
+        caveats.append(f"spans {hw.nodes} instances: pipeline parallel over EFA, needs a Ray cluster")
+    if hw.instance and hw.instance.ram_gib and hw.instance.ram_gib < served.total_weight_bytes / GIB / hw.nodes:
+        caveats.append(
+            f"host RAM {hw.instance.ram_gib:.0f} GiB is below the {served.total_weight_bytes / GIB:.0f} GiB checkpoint: "
+            "loading streams from disk, slow cold starts"
+        )
+    util = budget.utilization
+    return Candidate(
+        rank=0,
+        instance=hw.label,
+        family=hw.instance.family if hw.instance else None,
+        gpu=hw.gpu.name,
+        gpu_id=hw.gpu.id,
+        gpu_count=hw.gpu_count,
+        gpu_memory_gib=round(budget.visible_gib, 2),
+        gpu_memory_aws_gib=round((memory_mib / 1024) if memory_mib else hw.gpu.memory_gib, 2),
+        interconnect=hw.interconnect if hw.gpu_count > 1 else "none",
+        nodes=hw.nodes,
+        tp=tp,
+        pp=pp,
+        replicas=replicas,
+        verdict=verdict,  # type: ignore[arg-type]
+        feasible=feasible,
+        meets_targets=meets,
+        weights_gib_per_gpu=round(max(s.weights for s in budget.stages), 2),
+        activation_gib_per_gpu=round(max(s.activation for s in budget.stages), 2),
+        non_torch_gib_per_gpu=round(binding.non_torch, 2),
+        cudagraph_gib_per_gpu=round(binding.cudagraph, 2),
+        usable_gib_per_gpu=round(binding.usable, 2),
+        kv_cache_gib_per_gpu=round(binding.kv_pool, 2),
+        kv_cache_tokens=budget.kv_tokens,
+        max_concurrency=round(capacity, 2),
+        kv_needed_gib_per_gpu=round(needed, 2),
+        headroom_gib_per_gpu=round(binding.kv_pool - needed, 2),
+        batch=speed.batch if speed else 0,
+        decode_tokens_per_s_per_user=round(speed.decode_tokens_per_s_per_user, 1) if speed else None,
+        throughput_tokens_per_s=round(speed.throughput_tokens_per_s, 1) if speed else None,
+        ttft_s=round(speed.ttft_s, 3) if speed else None,
+        usd_per_hour=price,
+        usd_per_million_tokens=round(per_million, 3) if per_million else None,
+        price_note=hw.price_note,
+        reasons=reasons,
+        caveats=caveats,
+        vllm_command=_vllm_command(ctx, tp, pp, util, None) if feasible else None,
+    )
+
+
+_VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
+
+
+def _config_score(c: Candidate) -> tuple:
+    """Pick one TP split per instance: best verdict, then fastest per user at the requested load.
+
+    Among splits that fail, show the one that came closest (most KV room), so the
+    rejection names the real shortfall rather than the TP=1 strawman.
+    """
+    return (
+        _VERDICT_ORDER[c.verdict],
+        not c.meets_targets,
+        -(c.decode_tokens_per_s_per_user or 0.0) if c.feasible else -c.kv_cache_gib_per_gpu,
+        -(c.throughput_tokens_per_s or 0.0),
+        -c.max_concurrency,
+        c.tp,
+    )
+
+
+def best_placement(ctx: Context, hw: Hardware) -> Candidate:
+    req = ctx.request
+    if hw.nodes > 1:
+        return evaluate(ctx, hw, hw.gpus_per_node, hw.nodes)
+    degrees = valid_tp_degrees(ctx.served, hw.gpu_count)
+    if req.tp:
+        if req.tp not in degrees:
+            raise InvalidRequest(
+                f"tensor parallel {req.tp} does not work with {hw.gpu_count} × {hw.gpu.name} and "
+                f"{ctx.served.arch.heads} attention heads; valid: {', '.join(map(str, degrees))}"
+            )
+        degrees = [req.tp]
+    if not degrees:
+        degrees = [1]
+    options = [evaluate(ctx, hw, tp, 1) for tp in degrees]
+    if req.concurrency == "max" or ctx.request.sort == "speed":
+        options.sort(
+            key=lambda c: (_VERDICT_ORDER[c.verdict], -(c.throughput_tokens_per_s or 0.0), -c.kv_cache_gib_per_gpu, c.tp)
+        )
+        return options[0]
+    return min(options, key=_config_score)
+
+
+# --- hardware lists ----------------------------------------------------------------------
+
+_NEURON_NOTE = "AWS Neuron accelerators need the Neuron SDK (vLLM's Neuron backend); headroom sizes CUDA GPUs only"
+
+
+def _instance_hardware(catalog: Catalog, inst: InstanceSpec, nodes: int = 1) -> Hardware:
+    gpu = catalog.gpu(inst.gpu)
+    price = inst.price_usd_per_hour * nodes if inst.price_usd_per_hour else None
+    label = inst.name if nodes == 1 else f"{nodes} × {inst.name}"
+    interconnect = "nvlink" if inst.interconnect == "nvlink" else ("pcie" if inst.gpu_count > 1 else "none")
+    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, label)
+
+
+def _matches_families(req: Request, inst: InstanceSpec) -> bool:
+    family = inst.family.lower()
+    if req.families and not any(family == f.lower() or inst.name == f.lower() for f in req.families):
+        return False
+    if any(family == f.lower() or inst.name == f.lower() for f in req.exclude_families):
+        return False
+    return not (req.single_gpu and inst.gpu_count != 1)
+
+
+def hardware_options(ctx: Context) -> tuple[list[Hardware], list[NotEvaluated]]:
+    req, catalog = ctx.request, ctx.catalog
+    if req.gpu:
+        gpu = find_gpu(catalog, req.gpu)
+        count = req.gpus or req.tp or 1
+        price, note = _per_gpu_price(catalog, gpu)
+        interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
+        return [Hardware(gpu, count, 1, interconnect, None, price * count if price else None, note, None)], []
+    if req.instance:
+        inst = find_instance(catalog, req.instance)
+        if catalog.gpu(inst.gpu).runtime == "neuron":
+            raise InvalidRequest(f"{inst.name}: {_NEURON_NOTE}")
+        return [_instance_hardware(catalog, inst)], []
+    options, neuron, other = [], [], []
+    for inst in catalog.instances.values():
+        if not _matches_families(req, inst):
+            continue
+        runtime = catalog.gpu(inst.gpu).runtime
+        if runtime == "neuron":
+            neuron.append(inst.name)
+        elif runtime != "cuda":
+            other.append(inst.name)
+        else:
+            options.append(_instance_hardware(catalog, inst))
+    skipped = []
+    if neuron:
+        skipped.append(NotEvaluated(instances=neuron, reason=_NEURON_NOTE))
+    if other:
+        skipped.append(NotEvaluated(instances=other, reason="no CUDA GPU (AMD Radeon Pro V520): vLLM does not serve on it"))
+    if req.families and not options and not neuron:
+        raise InvalidRequest(
+            f"no GPU instance matches {', '.join(req.families)}; families I know: "
+            + ", ".join(sorted({i.family for i in catalog.instances.values()}))
+        )
+    return options, skipped
+
+
+def multi_node_options(ctx: Context) -> list[Hardware]:
+    """NVLink instances of 8 GPUs, 2..MAX_NODES of them joined by pipeline parallelism over EFA."""
+    found = []
+    for inst in ctx.catalog.instances.values():
+        if inst.interconnect != "nvlink" or inst.gpu_count < 8 or not _matches_families(ctx.request, inst):
+            continue
+        for nodes in range(2, MAX_NODES + 1):
+            found.append(_instance_hardware(ctx.catalog, inst, nodes))
+    return found
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+def _rank_key(sort: str):
+    def key(c: Candidate) -> tuple:
+        group = 0 if c.feasible and c.meets_targets else (1 if c.feasible else 2 + _VERDICT_ORDER[c.verdict])
+        if sort == "speed" and c.feasible:
+            return (group, -(c.decode_tokens_per_s_per_user or 0.0), c.usd_per_hour or math.inf)
+        price = c.usd_per_hour if c.usd_per_hour is not None else math.inf
+        return (group, price, -(c.throughput_tokens_per_s or 0.0), c.instance or "")
+
+    return key
+
+
+def _model_summary(served: ServedModel) -> ModelSummary:
+    arch = served.arch
+    if arch.mla:
+        attention = f"MLA (latent {arch.mla.kv_lora_rank} + rope {arch.mla.qk_rope_head_dim})"
+    elif arch.kv_heads == arch.heads:
+        attention = f"MHA {arch.heads} heads"
+    else:
+        attention = f"GQA {arch.heads} query / {arch.kv_heads} KV heads"
+    if arch.sliding_window and arch.sliding_window.sliding_layers:
+        attention += f", {arch.sliding_window.sliding_layers} of {arch.layers} layers windowed to {arch.sliding_window.window:,}"
+    moe = f"{arch.moe.experts} experts, {arch.moe.active} active" if arch.moe else None
+    return ModelSummary(
+        id=served.spec.id,
+        name=served.spec.name,
+        params_b=round(served.params.total / 1e9, 2),
+        active_params_b=round(served.active_params / 1e9, 2),
+        layers=arch.layers,
+        hidden=arch.hidden,
+        heads=arch.heads,
+        kv_heads=arch.kv_heads,
+        head_dim=arch.head_dim,
+        attention=attention,
+        moe=moe,
+        max_context=arch.max_context,
+        weight_layout=served.fmt.layout,
+        source=served.spec.source,
+    )
+
+
+def _weights_for(req: Request, resolved: ResolvedModel) -> str | None:
+    if req.weights and resolved.implied_weights and req.weights != resolved.implied_weights:
+        raise InvalidRequest(
+            f"'{req.model}' is a {resolved.implied_weights} checkpoint, but --weights says {req.weights}; "
+            "drop one of them"
+        )
+    return req.weights or resolved.implied_weights
+
+
+def build_context(req: Request, catalog: Catalog) -> tuple[Context, list[str], list[str]]:
+    resolved = resolve_model(catalog, req.model)
+    spec = resolved.spec
+    weights = _weights_for(req, resolved)
+    served = serve(spec, weights, req.kv_dtype)
+    version = req.vllm_version or catalog.vllm.default_version
+    behaviour = catalog.vllm_version(version)
+    context = req.context
+    warnings: list[str] = []
+    assumptions: list[str] = []
+    if context > spec.arch.max_context:
+        warnings.append(
+            f"{context:,} tokens is longer than {spec.name} supports ({spec.arch.max_context:,}); vLLM will refuse "
+            f"--max-model-len above that unless you extend RoPE scaling. Planned at {context:,} anyway."
+        )
+    if req.region != catalog.region:
+        warnings.append(f"prices are {catalog.region} on-demand list prices; {req.region} usually costs a little more")
+    if not req.context_tokens and not (req.input_tokens and req.output_tokens):
+        assumptions.append(f"context {context:,} tokens per request (default)")
+    split = req.split
+    assumptions.append(f"a typical request: {split[0]:,} prompt + {split[1]:,} output tokens")
+    if req.concurrency == 1 and "concurrency" not in req.model_fields_set:
+        assumptions.append("one user at a time (say '16 users' or --concurrency N for more)")
+    if not weights:
+        assumptions.append(f"weights in the checkpoint's own format ({spec.dtype})")
+    assumptions.append(f"vLLM {version} defaults: gpu_memory_utilization {req.gpu_memory_utilization or behaviour.gpu_memory_utilization}, block size {catalog.vllm.block_size}")
+    assumptions.append(
+        f"speeds use H100-measured efficiencies on every GPU: weight streaming {catalog.efficiencies.weight_stream['16bit']:.0%} "
+        f"(16-bit) / {catalog.efficiencies.weight_stream['8bit']:.0%} (8-bit) of spec bandwidth, KV reads "
+        f"{catalog.efficiencies.kv_read:.0%}, GEMMs {catalog.efficiencies.gemm['16bit']:.0%} / {catalog.efficiencies.gemm['8bit']:.0%} of peak"
+    )
+    return Context(req, catalog, served, behaviour, version, context, split, resolved.release), warnings, assumptions
+
+
+def plan(req: Request, catalog: Catalog | None = None) -> Plan:
+    """The whole answer for one request. Raises InvalidRequest (with suggestions) on bad input."""
+    catalog = catalog or load_catalog()
+    ctx, warnings, assumptions = build_context(req, catalog)
+    served = ctx.served
+    options, skipped = hardware_options(ctx)
+    candidates = [best_placement(ctx, hw) for hw in options]
+    pinned = bool(req.gpu or req.instance)
+    if not pinned and req.multi_node and not any(c.feasible for c in candidates):
+        multi = [evaluate(ctx, hw, hw.gpus_per_node, hw.nodes) for hw in multi_node_options(ctx)]
+        best_by_type: dict[str, Candidate] = {}
+        for cand in multi:
+            family_key = cand.instance.split("× ")[-1] if cand.instance else ""
+            if family_key not in best_by_type or (cand.feasible and not best_by_type[family_key].feasible):
+                best_by_type[family_key] = cand
+        candidates.extend(best_by_type.values())
+        if any(c.feasible for c in multi):
+            warnings.append("nothing fits one instance: the plan spans several instances with pipeline parallelism over EFA")
+    candidates.sort(key=_rank_key(req.sort))
+    ranked = [c.model_copy(update={"rank": i + 1}) for i, c in enumerate(candidates)]
+
+    per_sequence = served.kv_bytes_per_request(ctx.context, 1, 0 if not served.arch.sliding_window else 8192)
+    wanted = 1 if req.concurrency == "max" else int(req.concurrency)
+    normalised = NormalisedRequest(
+        model=served.spec.id,
+        model_name=served.spec.name,
+        weights_dtype=served.fmt.dtype,
+        kv_dtype=served.kv_dtype,
+        context_tokens=ctx.context,
+        input_tokens=ctx.split[0],
+        output_tokens=ctx.split[1],
+        concurrency=req.concurrency,
+        vllm_version=ctx.version,
+        gpu_memory_utilization=req.gpu_memory_utilization or ctx.behaviour.gpu_memory_utilization,
+        region=req.region,
+        instance=req.instance,
+        gpu=req.gpu,
+        gpus=req.gpus,
+        tp=req.tp,
+        families=list(req.families),
+        exclude_families=list(req.exclude_families),
+        max_usd_per_hour=req.max_usd_per_hour,
+        min_tokens_per_s=req.min_tokens_per_s,
+        max_ttft_s=req.max_ttft_s,
+        sort=req.sort,
+    )
+    budget = Budget(
+        weights_gib=round(served.total_weight_bytes / GIB, 2),
+        weights_by_group_gib={k: round(v / GIB, 2) for k, v in served.weight_bytes_by_group().items()},
+        kv_bytes_per_token=served.kv_bytes_per_token(1),
+        kv_gib_per_sequence=round(per_sequence / GIB, 3),
+        kv_gib_total=round(per_sequence * wanted / GIB, 2),
+    )
+    if not any(c.feasible for c in ranked):
+        warnings.append("no evaluated hardware serves this request; see the rejections for what failed")
+    return Plan(
+        request=normalised,
+        model=_model_summary(served),
+        budget=budget,
+        candidates=ranked,
+        not_evaluated=skipped,
+        warnings=warnings,
+        assumptions=assumptions,
+        catalog_as_of=catalog.as_of,
+        catalog_version=catalog.digest,
+    )

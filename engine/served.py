@@ -1,0 +1,194 @@
+"""A model as it will be served: architecture + weight format + KV dtype, split over GPUs.
+
+This is where "70B in FP8" becomes bytes per GPU: quantized linear layers,
+BF16 embeddings and lm_head, vocab-parallel sharding, pipeline stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from engine.architecture import (
+    AttentionLayers,
+    ParamBreakdown,
+    active_params,
+    attention_layers,
+    kv_bytes_per_token_layer,
+    kv_heads_per_gpu,
+    linear_state_bytes_per_layer,
+    param_breakdown,
+)
+from engine.catalog.schema import Arch, ModelSpec
+from engine.dtypes import PLAIN_BYTES, WEIGHT_FORMATS, WeightFormat, kv_bytes, resolved_kv_dtype
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: which layers it holds and whether it has the embeddings / lm_head."""
+
+    index: int
+    first_layer: int
+    layer_count: int
+    first: bool
+    last: bool
+
+
+def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
+    """vLLM's split: equal shares, the remainder going to the stages just before the last."""
+    sizes = [layers // pp] * pp
+    for i in range(2, layers % pp + 2):
+        sizes[-i] += 1
+    stages, start = [], 0
+    for index, size in enumerate(sizes):
+        stages.append(Stage(index, start, size, index == 0, index == pp - 1))
+        start += size
+    return tuple(stages)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    spec: ModelSpec
+    fmt: WeightFormat
+    kv_dtype: str  # resolved: bf16 / fp16 / fp32 / fp8
+    #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
+    expert_align: tuple[int, int] = (1, 1)
+
+    @property
+    def arch(self) -> Arch:
+        return self.spec.arch
+
+    @cached_property
+    def params(self) -> ParamBreakdown:
+        return param_breakdown(self.arch)
+
+    @cached_property
+    def active_params(self) -> int:
+        return active_params(self.arch, self.params)
+
+    @property
+    def base_bytes(self) -> int:
+        return PLAIN_BYTES[self.fmt.base]
+
+    @property
+    def kv_element_bytes(self) -> int:
+        return PLAIN_BYTES[self.kv_dtype]
+
+    def _quantized(self, group: str) -> bool:
+        if self.fmt.dtype == "mxfp4" and self.arch.moe is not None:
+            return group == "experts"  # gpt-oss style: only routed experts are MXFP4
+        return True
+
+    def _expert_params_per_gpu(self, tp: int) -> float:
+        """Routed-expert parameters on one GPU of a MoE layer, after the kernel's padding."""
+        moe = self.arch.moe
+        assert moe is not None
+        align_hidden, align_inter = self.expert_align
+        hidden = _round_up(self.arch.hidden, align_hidden)
+        inter = _round_up(-(-moe.expert_intermediate // tp), align_inter)
+        return moe.experts * (3 if self.arch.mlp == "gated" else 2) * hidden * inter
+
+    def _layer_bytes(self, index: int, tp: int) -> float:
+        layer = self.params.layers[index]
+        linear = self.fmt.linear_bytes
+        base = self.base_bytes
+        total = 0.0
+        for group in ("attention", "mlp", "shared"):
+            count = getattr(layer, group)
+            total += count * (linear if self._quantized(group) else base)
+        sharded = total / tp
+        if layer.experts:
+            per_byte = linear if self._quantized("experts") else base
+            if self.expert_align == (1, 1):
+                sharded += layer.experts * per_byte / tp
+            else:
+                sharded += self._expert_params_per_gpu(tp) * per_byte
+        if not self.arch.mla and self.arch.kv_heads < tp:
+            # KV projections are replicated on ranks beyond the number of KV heads
+            kv_proj = 2 * self.arch.hidden * self.arch.head_dim
+            sharded += kv_proj * (kv_heads_per_gpu(self.arch, tp) - self.arch.kv_heads / tp) * (
+                linear if self._quantized("attention") else base
+            )
+        return sharded + (layer.router + layer.norms) * base
+
+    def _rope_cache_bytes(self) -> float:
+        positions = self.arch.rope_max_positions or self.arch.max_context
+        rotary_dim = self.arch.mla.qk_rope_head_dim if self.arch.mla else self.arch.head_dim
+        return positions * rotary_dim * PLAIN_BYTES[self.fmt.compute]
+
+    def stage_weight_bytes(self, stage: Stage, tp: int) -> float:
+        """Bytes of weights (and fixed buffers loaded with them) on one GPU of a stage."""
+        total = sum(self._layer_bytes(i, tp) for i in range(stage.first_layer, stage.first_layer + stage.layer_count))
+        base = self.base_bytes
+        if stage.first:
+            total += self.params.embed * base / tp + self.params.vision * base / tp
+        if stage.last:
+            lm_head = self.params.lm_head or (self.params.embed if not stage.first else 0)
+            total += lm_head * base / tp + self.params.final_norm * base
+        return total + self._rope_cache_bytes()
+
+    @cached_property
+    def total_weight_bytes(self) -> float:
+        return self.stage_weight_bytes(pipeline_stages(self.arch.layers, 1)[0], 1)
+
+    def weight_bytes_by_group(self) -> dict[str, float]:
+        """Whole-model bytes by tensor group, for explanations."""
+        groups = {"attention": 0.0, "mlp": 0.0, "experts": 0.0, "shared_experts": 0.0, "norms_and_routers": 0.0}
+        for layer in self.params.layers:
+            for group, key in (("attention", "attention"), ("mlp", "mlp"), ("experts", "experts"), ("shared", "shared_experts")):
+                count = getattr(layer, group)
+                groups[key] += count * (self.fmt.linear_bytes if self._quantized(group) else self.base_bytes)
+            groups["norms_and_routers"] += (layer.router + layer.norms) * self.base_bytes
+        groups["embeddings"] = self.params.embed * self.base_bytes
+        groups["lm_head"] = self.params.lm_head * self.base_bytes
+        groups["vision"] = self.params.vision * self.base_bytes
+        return {k: v for k, v in groups.items() if v}
+
+    # --- KV cache ---------------------------------------------------------------------
+
+    def kv_layers(self, stage: Stage | None = None) -> AttentionLayers:
+        return attention_layers(self.arch, stage.layer_count if stage else None)
+
+    def kv_bytes_per_token(self, tp: int = 1, stage: Stage | None = None) -> int:
+        """Bytes per token if every KV layer held the full context (how vLLM counts capacity)."""
+        layers = self.kv_layers(stage)
+        return layers.with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+
+    def kv_bytes_per_request(
+        self, context: int, tp: int, window_slack: int, stage: Stage | None = None, block: int = 1
+    ) -> float:
+        """Bytes one request of `context` tokens pins, in whole blocks.
+
+        Windowed layers hold at most window - 1 + slack tokens (slack: the tokens one
+        scheduler step may add, vLLM's max_num_batched_tokens) plus one spare block.
+        """
+        layers = self.kv_layers(stage)
+        per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        tokens = layers.full * _round_up(context, block)
+        for count, window in layers.windowed:
+            need = min(context, window - 1 + window_slack)
+            tokens += count * (_round_up(need, block) + (block if block > 1 else 0))
+        state = layers.linear * linear_state_bytes_per_layer(self.arch, tp)
+        return tokens * per_layer + state
+
+    def kv_bytes_read_per_step(self, context: int, tp: int) -> float:
+        """KV bytes one decode step reads for one sequence at `context` tokens (all stages)."""
+        layers = self.kv_layers()
+        per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        tokens = layers.full * context + sum(n * min(context, w) for n, w in layers.windowed)
+        return tokens * per_layer + layers.linear * linear_state_bytes_per_layer(self.arch, tp)
+
+
+def _round_up(tokens: int, block: int) -> int:
+    return -(-tokens // block) * block
+
+
+def serve(spec: ModelSpec, weights: str | None, kv_dtype: str) -> ServedModel:
+    """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV."""
+    fmt = WEIGHT_FORMATS[weights or spec.dtype]
+    return ServedModel(spec=spec, fmt=fmt, kv_dtype=resolved_kv_dtype(kv_dtype, fmt))
+
+
+__all__ = ["GIB", "ServedModel", "Stage", "kv_bytes", "pipeline_stages", "serve"]

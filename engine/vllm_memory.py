@@ -1,0 +1,195 @@
+"""vLLM's start-up memory accounting, per GPU, by version.
+
+vLLM sizes its KV pool as
+``gpu_memory_utilization x visible memory - weights - activation peak - non-torch memory``
+(minus an estimate of CUDA-graph memory from 0.21). The activation peak is what
+its profiling run allocates: a forward pass of ``max_num_batched_tokens`` tokens
+and a dummy sampler pass over ``max_num_seqs x vocab`` logits. Both defaults depend
+on the GPU, so the same model has a different peak on an L4 than on an H100.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion
+from engine.catalog.schema import GpuSpec
+from engine.served import GIB, ServedModel, Stage, pipeline_stages
+from engine.dtypes import PLAIN_BYTES
+from engine.hardware import expert_alignment
+
+#: where a GPU's CUDA-visible memory is unknown, scale the nominal figure like the H100's (79.19 / 80)
+VISIBLE_FRACTION_FALLBACK = 79.19 / 80.0
+
+
+def visible_gib(gpu: GpuSpec, memory_mib: float | None = None) -> float:
+    """Total memory CUDA reports; for a fractional GPU slice, the slice."""
+    if memory_mib is not None and memory_mib / 1024 < gpu.memory_gib * 0.9:
+        return memory_mib / 1024 * VISIBLE_FRACTION_FALLBACK
+    if gpu.memory_cuda_gib:
+        return gpu.memory_cuda_gib
+    return gpu.memory_gib * VISIBLE_FRACTION_FALLBACK
+
+
+def batch_defaults(catalog: Catalog, gpu: GpuSpec, visible: float) -> BatchDefaults:
+    """vllm serve's default max_num_batched_tokens / max_num_seqs for this device."""
+    rules = catalog.vllm.batching
+    is_a100 = gpu.architecture.lower() == "ampere" and gpu.id.startswith("a100")
+    if visible >= rules.large_gpu_min_gib and not is_a100:
+        return rules.large
+    return rules.small
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    """Per-GPU memory of one pipeline stage, in GiB."""
+
+    stage: Stage
+    weights: float
+    activation: float
+    non_torch: float
+    cudagraph: float
+    usable: float
+    kv_pool: float
+    kv_bytes_per_token: int
+    kv_tokens: int
+
+    @property
+    def loads(self) -> bool:
+        return self.kv_pool > 0
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """What vLLM will report at start-up for one replica (TP x PP GPUs)."""
+
+    visible_gib: float
+    utilization: float
+    batching: BatchDefaults
+    stages: tuple[StageMemory, ...]
+    block_size: int
+    context: int
+    max_concurrency: float  # "Maximum concurrency for <context> tokens per request"
+    kv_tokens: int  # "GPU KV cache size: N tokens", as this vLLM version prints it
+
+    @property
+    def binding(self) -> StageMemory:
+        """The stage with the fewest KV tokens sets the replica's capacity."""
+        return min(self.stages, key=lambda s: s.kv_tokens)
+
+    @property
+    def capacity_tokens(self) -> int:
+        """Tokens the pool holds if every layer kept full context (block-rounded)."""
+        return self.binding.kv_tokens
+
+    @property
+    def loads(self) -> bool:
+        return all(s.loads for s in self.stages)
+
+
+def activation_peak_gib(
+    served: ServedModel, catalog: Catalog, batching: BatchDefaults, tp: int, last_stage: bool
+) -> float:
+    """Torch peak during vLLM's profiling run, per GPU.
+
+    Forward pass: hidden states plus the widest MLP / attention projections of
+    max_num_batched_tokens tokens. Last pipeline stage: the dummy sampler run over
+    max_num_seqs x vocab logits, which dominates for large vocabularies.
+    """
+    fitted = catalog.vllm.fitted
+    arch = served.arch
+    act = PLAIN_BYTES[served.fmt.compute]
+    tokens = batching.max_num_batched_tokens
+    hidden_states = tokens * arch.hidden * act
+    if arch.moe:
+        width = arch.moe.active * 3 * arch.moe.expert_intermediate + arch.moe.shared_experts * 3 * arch.moe.shared_intermediate
+    else:
+        width = 3 * arch.intermediate
+    qkv = (arch.heads + 2 * arch.kv_heads) * arch.head_dim
+    forward = 2 * hidden_states + tokens * act * (width + qkv) / tp
+    peak = forward
+    if last_stage:
+        seqs = min(batching.max_num_seqs, tokens)
+        sampler = hidden_states + seqs * arch.vocab * (fitted.sampler_bytes_per_logit + act)
+        peak = max(forward, sampler)
+    return fitted.activation_base_gib + peak / GIB
+
+
+def non_torch_gib(catalog: Catalog, tp: int, pp: int) -> float:
+    fitted = catalog.vllm.fitted
+    if tp > 1:
+        return fitted.non_torch_tp_base_gib + fitted.non_torch_tp_per_rank_gib * tp
+    if pp > 1:
+        return fitted.non_torch_pp_only_gib
+    return fitted.non_torch_single_gib
+
+
+def memory_budget(
+    served: ServedModel,
+    catalog: Catalog,
+    gpu: GpuSpec,
+    tp: int,
+    pp: int,
+    behaviour: VllmVersion,
+    context: int,
+    utilization: float | None = None,
+    memory_mib: float | None = None,
+) -> MemoryBudget:
+    served = replace(served, expert_align=expert_alignment(gpu, served))
+    visible = visible_gib(gpu, memory_mib)
+    util = utilization or behaviour.gpu_memory_utilization
+    batching = batch_defaults(catalog, gpu, visible)
+    block = catalog.vllm.block_size
+    stages = []
+    for stage in pipeline_stages(served.arch.layers, pp):
+        weights = served.stage_weight_bytes(stage, tp) / GIB
+        activation = activation_peak_gib(served, catalog, batching, tp, stage.last)
+        non_torch = non_torch_gib(catalog, tp, pp)
+        fitted = catalog.vllm.fitted
+        cudagraph = (
+            fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * stage.layer_count
+            if behaviour.subtract_cudagraph_estimate
+            else 0.0
+        )
+        usable = util * visible
+        pool = usable - weights - activation - non_torch - cudagraph
+        per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)
+        blocks = math.floor(pool * GIB / (per_token * block)) if pool > 0 and per_token else 0
+        stages.append(
+            StageMemory(
+                stage=stage,
+                weights=weights,
+                activation=activation,
+                non_torch=non_torch,
+                cudagraph=cudagraph,
+                usable=usable,
+                kv_pool=pool,
+                kv_bytes_per_token=per_token,
+                kv_tokens=blocks * block,
+            )
+        )
+    concurrency = _max_concurrency(served, tuple(stages), batching, block, context, tp, pp)
+    capacity = min(s.kv_tokens for s in stages)
+    reported = int(concurrency * context) if behaviour.tokens_from_concurrency else capacity
+    return MemoryBudget(visible, util, batching, tuple(stages), block, context, concurrency, reported)
+
+
+def _max_concurrency(
+    served: ServedModel,
+    stages: tuple[StageMemory, ...],
+    batching: BatchDefaults,
+    block: int,
+    context: int,
+    tp: int,
+    pp: int,
+) -> float:
+    """vLLM's "Maximum concurrency for N tokens per request": KV blocks over the blocks one request pins."""
+    best = math.inf
+    for stage in stages:
+        per_request = served.kv_bytes_per_request(
+            context, tp, batching.max_num_batched_tokens, stage.stage if pp > 1 else None, block
+        )
+        usable = stage.kv_tokens * stage.kv_bytes_per_token
+        best = min(best, usable / per_request if per_request else math.inf)
+    return max(0.0, best)
