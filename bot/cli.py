@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from engine.errors import HeadroomError, InvalidRequest
+from engine.plan import plan_json
 from engine.ranking import plan as make_plan
 from engine.request import Request
 
@@ -131,7 +132,7 @@ def run_plan(args: argparse.Namespace) -> int:
     except HeadroomError as exc:
         return _fail(str(exc))
     if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        print(json.dumps(plan_json(result), indent=2))
     else:
         print(render_terminal(build_environment(), result, limit=100 if args.all else 8), end="")
     return EXIT_OK

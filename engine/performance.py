@@ -66,7 +66,7 @@ def _weight_bytes_read(served: ServedModel, tp: int, pp: int, batch: int) -> flo
     moe = served.arch.moe
     if moe:
         touched = 1 - (1 - moe.active / moe.experts) ** max(batch, 1)
-        expert_bytes = served.weight_bytes_by_group().get("experts", 0.0) / (tp * pp)
+        expert_bytes = served.expert_bytes / (tp * pp)
         skipped += expert_bytes * (1 - touched)
     return max(stage_bytes - skipped, stage_bytes * 0.05)
 

@@ -1,20 +1,22 @@
-"""The answer: a Plan of ranked candidates, as plain data (pydantic) for templates and --json."""
+"""The answer: a Plan of ranked candidates, as plain data for templates, JSON and Slack.
+
+Plain (slotted) dataclasses rather than pydantic models: a plan builds ~70
+candidates and must stay well under a couple of milliseconds. ``plan_json``
+turns a Plan into the documented JSON object (see docs/plan-json.md).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 Verdict = Literal["fits", "tight", "no_kv_room", "does_not_load"]
 FEASIBLE: frozenset[str] = frozenset({"fits", "tight"})
+SCHEMA_VERSION = 1
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class NormalisedRequest(_Out):
+@dataclass(frozen=True, slots=True)
+class NormalisedRequest:
     model: str  # catalog id
     model_name: str
     weights_dtype: str
@@ -30,15 +32,16 @@ class NormalisedRequest(_Out):
     gpu: str | None = None
     gpus: int | None = None
     tp: int | None = None
-    families: list[str] = []
-    exclude_families: list[str] = []
+    families: tuple[str, ...] = ()
+    exclude_families: tuple[str, ...] = ()
     max_usd_per_hour: float | None = None
     min_tokens_per_s: float | None = None
     max_ttft_s: float | None = None
     sort: str = "cost"
 
 
-class ModelSummary(_Out):
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
     id: str
     name: str
     params_b: float
@@ -48,14 +51,15 @@ class ModelSummary(_Out):
     heads: int
     kv_heads: int
     head_dim: int
-    attention: str  # "GQA 64/8", "MLA", ...
+    attention: str  # "GQA 64 query / 8 KV heads", "MLA (...)", ...
     moe: str | None
     max_context: int
     weight_layout: str
     source: str
 
 
-class Budget(_Out):
+@dataclass(frozen=True, slots=True)
+class Budget:
     weights_gib: float
     weights_by_group_gib: dict[str, float]
     kv_bytes_per_token: int
@@ -63,7 +67,8 @@ class Budget(_Out):
     kv_gib_total: float  # for the requested concurrency (or one sequence for "max")
 
 
-class Candidate(_Out):
+@dataclass(slots=True)
+class Candidate:
     rank: int
     instance: str | None
     family: str | None
@@ -102,12 +107,14 @@ class Candidate(_Out):
     vllm_command: str | None
 
 
-class NotEvaluated(_Out):
-    instances: list[str]
+@dataclass(frozen=True, slots=True)
+class NotEvaluated:
+    instances: tuple[str, ...]
     reason: str
 
 
-class Plan(_Out):
+@dataclass(frozen=True, slots=True)
+class Plan:
     request: NormalisedRequest
     model: ModelSummary
     budget: Budget
@@ -117,7 +124,7 @@ class Plan(_Out):
     assumptions: list[str]
     catalog_as_of: dict[str, str]
     catalog_version: str
-    schema_version: int = 1
+    schema_version: int = SCHEMA_VERSION
 
     @property
     def feasible(self) -> list[Candidate]:
@@ -125,5 +132,23 @@ class Plan(_Out):
 
     @property
     def top(self) -> Candidate | None:
-        feasible = self.feasible
-        return feasible[0] if feasible else None
+        for c in self.candidates:
+            if c.feasible and c.meets_targets:
+                return c
+        return None
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def plan_json(plan: Plan) -> dict:
+    """The `headroom plan --json` object (documented in docs/plan-json.md); floats to 3 decimals."""
+    data = asdict(plan)
+    return _rounded(data)  # type: ignore[return-value]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 
 from engine.catalog.loader import Catalog, VllmVersion, load_catalog
 from engine.catalog.resolve import ResolvedModel, normalise, resolve_model
 from engine.catalog.schema import GpuSpec, InstanceSpec
 from engine.errors import InvalidRequest, UnknownHardware
 from engine.hardware import support
-from engine.performance import Link, estimate_speed, link_for
+from engine.performance import Link, Speed, estimate_speed, link_for
 from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, NotEvaluated, Plan
 from engine.request import Request
 from engine.served import GIB, ServedModel, serve
@@ -51,6 +52,7 @@ class Context:
     context: int
     split: tuple[int, int]
     release: str | None
+    cache: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 # --- lookups -----------------------------------------------------------------------------
@@ -161,52 +163,102 @@ def _vllm_command(ctx: Context, tp: int, pp: int, util: float, batch_limit: int 
     return " ".join(parts)
 
 
-def evaluate(ctx: Context, hw: Hardware, tp: int, pp: int) -> Candidate:
+@dataclass(frozen=True, eq=False)
+class Assessment:
+    """What one TP x PP split of a GPU set achieves; shared by every instance with that GPU set."""
+
+    tp: int
+    pp: int
+    replicas: int
+    budget: MemoryBudget
+    capacity: float
+    verdict: str
+    needed: float
+    reasons: tuple[str, ...]
+    caveats: tuple[str, ...]
+    speed: Speed | None
+
+    @property
+    def feasible(self) -> bool:
+        return self.verdict in FEASIBLE
+
+    @cached_property
+    def weights_max(self) -> float:
+        return max(s.weights for s in self.budget.stages)
+
+    @cached_property
+    def activation_max(self) -> float:
+        return max(s.activation for s in self.budget.stages)
+
+
+def assess(ctx: Context, hw: Hardware, tp: int, pp: int) -> Assessment:
+    """Memory verdict and speed of one split; cached per (GPU set, split) within a plan."""
+    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    key = (hw.gpu.id, hw.gpu_count, hw.interconnect, memory_mib, tp, pp)
+    if key in ctx.cache:
+        return ctx.cache[key]
     served, catalog, req = ctx.served, ctx.catalog, ctx.request
     replicas = hw.gpu_count // (tp * pp)
-    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
     budget = memory_budget(
         served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
     )
     capacity = budget.max_concurrency if budget.loads else 0.0
-    hw_support = support(hw.gpu, served)
+    support_key = ("support", hw.gpu.id)
+    if support_key not in ctx.cache:
+        ctx.cache[support_key] = support(hw.gpu, served)
+    hw_support = ctx.cache[support_key]
     caveats = list(hw_support.caveats)
     if hw_support.runs:
         verdict, needed, reasons = _verdict(ctx, budget, capacity, replicas)
     else:
         verdict, needed, reasons = "does_not_load", 0.0, [hw_support.reason]
-    feasible = verdict in FEASIBLE
-    link: Link = link_for(catalog, hw.gpu, hw.interconnect)
     speed = None
-    if feasible:
+    if verdict in FEASIBLE:
+        link: Link = link_for(catalog, hw.gpu, hw.interconnect)
         speed = estimate_speed(
             served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
             budget.capacity_tokens, budget.batching.max_num_seqs,
         )
-    binding = budget.binding
-    price = hw.usd_per_hour
-    per_million = price / (speed.throughput_tokens_per_s * 3600) * 1e6 if price and speed else None
-    meets = feasible
-    if feasible and speed:
-        if req.max_usd_per_hour and (price is None or price > req.max_usd_per_hour):
-            meets = False
-            reasons.append(f"costs {'an unknown amount' if price is None else f'${price:.2f}/h'}, over the ${req.max_usd_per_hour:.2f}/h budget")
-        if req.min_tokens_per_s and speed.decode_tokens_per_s_per_user < req.min_tokens_per_s:
-            meets = False
-            reasons.append(f"decodes {speed.decode_tokens_per_s_per_user:.0f} tok/s per user, under the {req.min_tokens_per_s:.0f} tok/s target")
-        if req.max_ttft_s and speed.ttft_s > req.max_ttft_s:
-            meets = False
-            reasons.append(f"first token after {speed.ttft_s:.2f} s, over the {req.max_ttft_s:.2f} s target")
     if tp > 1 and hw.interconnect == "pcie":
         caveats.append(f"TP {tp} over PCIe: every layer's all-reduce crosses PCIe, slower than NVLink")
     if hw.nodes > 1:
         caveats.append(f"spans {hw.nodes} instances: pipeline parallel over EFA, needs a Ray cluster")
+    result = Assessment(tp, pp, replicas, budget, capacity, verdict, needed, tuple(reasons), tuple(caveats), speed)
+    ctx.cache[key] = result
+    return result
+
+
+def _target_misses(req: Request, price: float | None, speed: Speed) -> list[str]:
+    misses = []
+    if req.max_usd_per_hour and (price is None or price > req.max_usd_per_hour):
+        cost = "an unknown amount" if price is None else f"${price:.2f}/h"
+        misses.append(f"costs {cost}, over the ${req.max_usd_per_hour:.2f}/h budget")
+    if req.min_tokens_per_s and speed.decode_tokens_per_s_per_user < req.min_tokens_per_s:
+        misses.append(
+            f"decodes {speed.decode_tokens_per_s_per_user:.0f} tok/s per user, under the "
+            f"{req.min_tokens_per_s:.0f} tok/s target"
+        )
+    if req.max_ttft_s and speed.ttft_s > req.max_ttft_s:
+        misses.append(f"first token after {speed.ttft_s:.2f} s, over the {req.max_ttft_s:.2f} s target")
+    return misses
+
+
+def candidate(ctx: Context, hw: Hardware, a: Assessment) -> Candidate:
+    """Dress an assessment with one instance's price, host and targets."""
+    served, req = ctx.served, ctx.request
+    speed, budget = a.speed, a.budget
+    binding = budget.binding
+    price = hw.usd_per_hour
+    reasons, caveats = list(a.reasons), list(a.caveats)
+    misses = _target_misses(req, price, speed) if speed else []
+    reasons.extend(misses)
     if hw.instance and hw.instance.ram_gib and hw.instance.ram_gib < served.total_weight_bytes / GIB / hw.nodes:
         caveats.append(
-            f"host RAM {hw.instance.ram_gib:.0f} GiB is below the {served.total_weight_bytes / GIB:.0f} GiB checkpoint: "
-            "loading streams from disk, slow cold starts"
+            f"host RAM {hw.instance.ram_gib:.0f} GiB is below the {served.total_weight_bytes / GIB:.0f} GiB "
+            "checkpoint: loading streams from disk, slow cold starts"
         )
-    util = budget.utilization
+    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    per_million = price / (speed.throughput_tokens_per_s * 3600) * 1e6 if price and speed else None
     return Candidate(
         rank=0,
         instance=hw.label,
@@ -214,63 +266,72 @@ def evaluate(ctx: Context, hw: Hardware, tp: int, pp: int) -> Candidate:
         gpu=hw.gpu.name,
         gpu_id=hw.gpu.id,
         gpu_count=hw.gpu_count,
-        gpu_memory_gib=round(budget.visible_gib, 2),
-        gpu_memory_aws_gib=round((memory_mib / 1024) if memory_mib else hw.gpu.memory_gib, 2),
+        gpu_memory_gib=budget.visible_gib,
+        gpu_memory_aws_gib=(memory_mib / 1024) if memory_mib else hw.gpu.memory_gib,
         interconnect=hw.interconnect if hw.gpu_count > 1 else "none",
         nodes=hw.nodes,
-        tp=tp,
-        pp=pp,
-        replicas=replicas,
-        verdict=verdict,  # type: ignore[arg-type]
-        feasible=feasible,
-        meets_targets=meets,
-        weights_gib_per_gpu=round(max(s.weights for s in budget.stages), 2),
-        activation_gib_per_gpu=round(max(s.activation for s in budget.stages), 2),
-        non_torch_gib_per_gpu=round(binding.non_torch, 2),
-        cudagraph_gib_per_gpu=round(binding.cudagraph, 2),
-        usable_gib_per_gpu=round(binding.usable, 2),
-        kv_cache_gib_per_gpu=round(binding.kv_pool, 2),
+        tp=a.tp,
+        pp=a.pp,
+        replicas=a.replicas,
+        verdict=a.verdict,
+        feasible=a.feasible,
+        meets_targets=a.feasible and not misses,
+        weights_gib_per_gpu=a.weights_max,
+        activation_gib_per_gpu=a.activation_max,
+        non_torch_gib_per_gpu=binding.non_torch,
+        cudagraph_gib_per_gpu=binding.cudagraph,
+        usable_gib_per_gpu=binding.usable,
+        kv_cache_gib_per_gpu=binding.kv_pool,
         kv_cache_tokens=budget.kv_tokens,
-        max_concurrency=round(capacity, 2),
-        kv_needed_gib_per_gpu=round(needed, 2),
-        headroom_gib_per_gpu=round(binding.kv_pool - needed, 2),
+        max_concurrency=a.capacity,
+        kv_needed_gib_per_gpu=a.needed,
+        headroom_gib_per_gpu=binding.kv_pool - a.needed,
         batch=speed.batch if speed else 0,
-        decode_tokens_per_s_per_user=round(speed.decode_tokens_per_s_per_user, 1) if speed else None,
-        throughput_tokens_per_s=round(speed.throughput_tokens_per_s, 1) if speed else None,
-        ttft_s=round(speed.ttft_s, 3) if speed else None,
+        decode_tokens_per_s_per_user=speed.decode_tokens_per_s_per_user if speed else None,
+        throughput_tokens_per_s=speed.throughput_tokens_per_s if speed else None,
+        ttft_s=speed.ttft_s if speed else None,
         usd_per_hour=price,
-        usd_per_million_tokens=round(per_million, 3) if per_million else None,
+        usd_per_million_tokens=per_million if per_million else None,
         price_note=hw.price_note,
         reasons=reasons,
         caveats=caveats,
-        vllm_command=_vllm_command(ctx, tp, pp, util, None) if feasible else None,
+        vllm_command=_vllm_command(ctx, a.tp, a.pp, budget.utilization, None) if a.feasible else None,
     )
 
 
 _VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
 
 
-def _config_score(c: Candidate) -> tuple:
-    """Pick one TP split per instance: best verdict, then fastest per user at the requested load.
+def _split_score(a: Assessment, by_speed: bool) -> tuple:
+    """Order the splits of one GPU set: best verdict, then (if speed matters) fastest per user, else smallest TP.
 
     Among splits that fail, show the one that came closest (most KV room), so the
     rejection names the real shortfall rather than the TP=1 strawman.
     """
-    return (
-        _VERDICT_ORDER[c.verdict],
-        not c.meets_targets,
-        -(c.decode_tokens_per_s_per_user or 0.0) if c.feasible else -c.kv_cache_gib_per_gpu,
-        -(c.throughput_tokens_per_s or 0.0),
-        -c.max_concurrency,
-        c.tp,
-    )
+    if not a.feasible or a.speed is None:
+        return (_VERDICT_ORDER[a.verdict], -a.budget.binding.kv_pool, a.tp)
+    metric = -a.speed.decode_tokens_per_s_per_user if by_speed else a.tp
+    return (_VERDICT_ORDER[a.verdict], metric, a.tp)
 
 
 def best_placement(ctx: Context, hw: Hardware) -> Candidate:
+    """Choose the TP split for a GPU set, as a serving engineer would.
+
+    The smallest TP that fits the load with headroom wins: spare GPUs become
+    data-parallel replicas. Only when the request is about speed (sort by speed,
+    tok/s or TTFT targets) is every split compared on per-user speed.
+    """
     req = ctx.request
     if hw.nodes > 1:
-        return evaluate(ctx, hw, hw.gpus_per_node, hw.nodes)
-    degrees = valid_tp_degrees(ctx.served, hw.gpu_count)
+        return candidate(ctx, hw, assess(ctx, hw, hw.gpus_per_node, hw.nodes))
+    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    chosen_key = ("chosen", hw.gpu.id, hw.gpu_count, hw.interconnect, memory_mib)
+    if chosen_key in ctx.cache:
+        return candidate(ctx, hw, ctx.cache[chosen_key])
+    degrees_key = ("degrees", hw.gpu_count)
+    if degrees_key not in ctx.cache:
+        ctx.cache[degrees_key] = valid_tp_degrees(ctx.served, hw.gpu_count)
+    degrees = ctx.cache[degrees_key]
     if req.tp:
         if req.tp not in degrees:
             raise InvalidRequest(
@@ -278,15 +339,16 @@ def best_placement(ctx: Context, hw: Hardware) -> Candidate:
                 f"{ctx.served.arch.heads} attention heads; valid: {', '.join(map(str, degrees))}"
             )
         degrees = [req.tp]
-    if not degrees:
-        degrees = [1]
-    options = [evaluate(ctx, hw, tp, 1) for tp in degrees]
-    if req.concurrency == "max" or ctx.request.sort == "speed":
-        options.sort(
-            key=lambda c: (_VERDICT_ORDER[c.verdict], -(c.throughput_tokens_per_s or 0.0), -c.kv_cache_gib_per_gpu, c.tp)
-        )
-        return options[0]
-    return min(options, key=_config_score)
+    speed_matters = req.sort == "speed" or bool(req.min_tokens_per_s or req.max_ttft_s)
+    options = []
+    for tp in degrees or [1]:
+        option = assess(ctx, hw, tp, 1)
+        options.append(option)
+        if option.verdict == "fits" and not speed_matters:
+            break
+    chosen = min(options, key=lambda a: _split_score(a, speed_matters))
+    ctx.cache[chosen_key] = chosen
+    return candidate(ctx, hw, chosen)
 
 
 # --- hardware lists ----------------------------------------------------------------------
@@ -294,7 +356,9 @@ def best_placement(ctx: Context, hw: Hardware) -> Candidate:
 _NEURON_NOTE = "AWS Neuron accelerators need the Neuron SDK (vLLM's Neuron backend); headroom sizes CUDA GPUs only"
 
 
-def _instance_hardware(catalog: Catalog, inst: InstanceSpec, nodes: int = 1) -> Hardware:
+@cache
+def _instance_hardware(catalog: Catalog, inst_name: str, nodes: int = 1) -> Hardware:
+    inst = catalog.instances[inst_name]
     gpu = catalog.gpu(inst.gpu)
     price = inst.price_usd_per_hour * nodes if inst.price_usd_per_hour else None
     label = inst.name if nodes == 1 else f"{nodes} × {inst.name}"
@@ -323,7 +387,7 @@ def hardware_options(ctx: Context) -> tuple[list[Hardware], list[NotEvaluated]]:
         inst = find_instance(catalog, req.instance)
         if catalog.gpu(inst.gpu).runtime == "neuron":
             raise InvalidRequest(f"{inst.name}: {_NEURON_NOTE}")
-        return [_instance_hardware(catalog, inst)], []
+        return [_instance_hardware(catalog, inst.name)], []
     options, neuron, other = [], [], []
     for inst in catalog.instances.values():
         if not _matches_families(req, inst):
@@ -334,12 +398,12 @@ def hardware_options(ctx: Context) -> tuple[list[Hardware], list[NotEvaluated]]:
         elif runtime != "cuda":
             other.append(inst.name)
         else:
-            options.append(_instance_hardware(catalog, inst))
+            options.append(_instance_hardware(catalog, inst.name))
     skipped = []
     if neuron:
-        skipped.append(NotEvaluated(instances=neuron, reason=_NEURON_NOTE))
+        skipped.append(NotEvaluated(instances=tuple(neuron), reason=_NEURON_NOTE))
     if other:
-        skipped.append(NotEvaluated(instances=other, reason="no CUDA GPU (AMD Radeon Pro V520): vLLM does not serve on it"))
+        skipped.append(NotEvaluated(instances=tuple(other), reason="no CUDA GPU (AMD Radeon Pro V520): vLLM does not serve on it"))
     if req.families and not options and not neuron:
         raise InvalidRequest(
             f"no GPU instance matches {', '.join(req.families)}; families I know: "
@@ -355,7 +419,7 @@ def multi_node_options(ctx: Context) -> list[Hardware]:
         if inst.interconnect != "nvlink" or inst.gpu_count < 8 or not _matches_families(ctx.request, inst):
             continue
         for nodes in range(2, MAX_NODES + 1):
-            found.append(_instance_hardware(ctx.catalog, inst, nodes))
+            found.append(_instance_hardware(ctx.catalog, inst.name, nodes))
     return found
 
 
@@ -454,7 +518,7 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
     candidates = [best_placement(ctx, hw) for hw in options]
     pinned = bool(req.gpu or req.instance)
     if not pinned and req.multi_node and not any(c.feasible for c in candidates):
-        multi = [evaluate(ctx, hw, hw.gpus_per_node, hw.nodes) for hw in multi_node_options(ctx)]
+        multi = [best_placement(ctx, hw) for hw in multi_node_options(ctx)]
         best_by_type: dict[str, Candidate] = {}
         for cand in multi:
             family_key = cand.instance.split("× ")[-1] if cand.instance else ""
@@ -464,7 +528,9 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
         if any(c.feasible for c in multi):
             warnings.append("nothing fits one instance: the plan spans several instances with pipeline parallelism over EFA")
     candidates.sort(key=_rank_key(req.sort))
-    ranked = [c.model_copy(update={"rank": i + 1}) for i, c in enumerate(candidates)]
+    for i, c in enumerate(candidates):
+        c.rank = i + 1
+    ranked = candidates
 
     per_sequence = served.kv_bytes_per_request(ctx.context, 1, 0 if not served.arch.sliding_window else 8192)
     wanted = 1 if req.concurrency == "max" else int(req.concurrency)
@@ -484,8 +550,8 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
         gpu=req.gpu,
         gpus=req.gpus,
         tp=req.tp,
-        families=list(req.families),
-        exclude_families=list(req.exclude_families),
+        families=req.families,
+        exclude_families=req.exclude_families,
         max_usd_per_hour=req.max_usd_per_hour,
         min_tokens_per_s=req.min_tokens_per_s,
         max_ttft_s=req.max_ttft_s,
@@ -493,7 +559,7 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
     )
     budget = Budget(
         weights_gib=round(served.total_weight_bytes / GIB, 2),
-        weights_by_group_gib={k: round(v / GIB, 2) for k, v in served.weight_bytes_by_group().items()},
+        weights_by_group_gib={k: round(v / GIB, 2) for k, v in served.weight_bytes_by_group.items()},
         kv_bytes_per_token=served.kv_bytes_per_token(1),
         kv_gib_per_sequence=round(per_sequence / GIB, 3),
         kv_gib_total=round(per_sequence * wanted / GIB, 2),

@@ -7,7 +7,7 @@ BF16 embeddings and lm_head, vocab-parallel sharding, pipeline stages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 from engine.architecture import (
     AttentionLayers,
@@ -36,6 +36,7 @@ class Stage:
     last: bool
 
 
+@cache
 def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
     """vLLM's split: equal shares, the remainder going to the stages just before the last."""
     sizes = [layers // pp] * pp
@@ -90,37 +91,61 @@ class ServedModel:
         inter = _round_up(-(-moe.expert_intermediate // tp), align_inter)
         return moe.experts * (3 if self.arch.mlp == "gated" else 2) * hidden * inter
 
-    def _layer_bytes(self, index: int, tp: int) -> float:
-        layer = self.params.layers[index]
-        linear = self.fmt.linear_bytes
-        base = self.base_bytes
-        total = 0.0
-        for group in ("attention", "mlp", "shared"):
-            count = getattr(layer, group)
-            total += count * (linear if self._quantized(group) else base)
-        sharded = total / tp
-        if layer.experts:
-            per_byte = linear if self._quantized("experts") else base
-            if self.expert_align == (1, 1):
-                sharded += layer.experts * per_byte / tp
-            else:
-                sharded += self._expert_params_per_gpu(tp) * per_byte
+    @cached_property
+    def _layer_sums(self) -> tuple[list[float], list[float], list[int], list[int]]:
+        """Prefix sums over layers: TP-sharded bytes, replicated bytes, MoE layers, attention layers.
+
+        A stage's bytes on one GPU are then O(1) for any TP: sharded / tp + replicated,
+        plus padded experts and KV-projection replication where they apply.
+        """
+        linear, base = self.fmt.linear_bytes, self.base_bytes
+        sharded, replicated, moe_layers, kv_layers = [0.0], [0.0], [0], [0]
+        for layer in self.params.layers:
+            total = 0.0
+            for group in ("attention", "mlp", "shared"):
+                total += getattr(layer, group) * (linear if self._quantized(group) else base)
+            if layer.experts and self.expert_align == (1, 1):
+                total += layer.experts * (linear if self._quantized("experts") else base)
+            sharded.append(sharded[-1] + total)
+            replicated.append(replicated[-1] + (layer.router + layer.norms) * base)
+            moe_layers.append(moe_layers[-1] + (1 if layer.experts and self.expert_align != (1, 1) else 0))
+            kv_layers.append(kv_layers[-1] + (1 if layer.attention else 0))
+        return sharded, replicated, moe_layers, kv_layers
+
+    def _layers_bytes(self, first: int, count: int, tp: int) -> float:
+        sharded, replicated, moe_layers, kv_layers = self._layer_sums
+        end = first + count
+        total = (sharded[end] - sharded[first]) / tp + replicated[end] - replicated[first]
+        padded_moe = moe_layers[end] - moe_layers[first]
+        if padded_moe:
+            per_byte = self.fmt.linear_bytes if self._quantized("experts") else self.base_bytes
+            total += padded_moe * self._expert_params_per_gpu(tp) * per_byte
         if not self.arch.mla and self.arch.kv_heads < tp:
             # KV projections are replicated on ranks beyond the number of KV heads
             kv_proj = 2 * self.arch.hidden * self.arch.head_dim
-            sharded += kv_proj * (kv_heads_per_gpu(self.arch, tp) - self.arch.kv_heads / tp) * (
-                linear if self._quantized("attention") else base
-            )
-        return sharded + (layer.router + layer.norms) * base
+            per_byte = self.fmt.linear_bytes if self._quantized("attention") else self.base_bytes
+            extra = kv_proj * (kv_heads_per_gpu(self.arch, tp) - self.arch.kv_heads / tp) * per_byte
+            total += extra * (kv_layers[end] - kv_layers[first])
+        return total
 
     def _rope_cache_bytes(self) -> float:
         positions = self.arch.rope_max_positions or self.arch.max_context
         rotary_dim = self.arch.mla.qk_rope_head_dim if self.arch.mla else self.arch.head_dim
         return positions * rotary_dim * PLAIN_BYTES[self.fmt.compute]
 
+    @cached_property
+    def _stage_cache(self) -> dict[tuple[Stage, int], float]:
+        return {}
+
     def stage_weight_bytes(self, stage: Stage, tp: int) -> float:
         """Bytes of weights (and fixed buffers loaded with them) on one GPU of a stage."""
-        total = sum(self._layer_bytes(i, tp) for i in range(stage.first_layer, stage.first_layer + stage.layer_count))
+        key = (stage, tp)
+        if key not in self._stage_cache:
+            self._stage_cache[key] = self._stage_weight_bytes(stage, tp)
+        return self._stage_cache[key]
+
+    def _stage_weight_bytes(self, stage: Stage, tp: int) -> float:
+        total = self._layers_bytes(stage.first_layer, stage.layer_count, tp)
         base = self.base_bytes
         if stage.first:
             total += self.params.embed * base / tp + self.params.vision * base / tp
@@ -133,6 +158,12 @@ class ServedModel:
     def total_weight_bytes(self) -> float:
         return self.stage_weight_bytes(pipeline_stages(self.arch.layers, 1)[0], 1)
 
+    @cached_property
+    def expert_bytes(self) -> float:
+        """Whole-model bytes of routed experts (unpadded)."""
+        return self.weight_bytes_by_group.get("experts", 0.0)
+
+    @cached_property
     def weight_bytes_by_group(self) -> dict[str, float]:
         """Whole-model bytes by tensor group, for explanations."""
         groups = {"attention": 0.0, "mlp": 0.0, "experts": 0.0, "shared_experts": 0.0, "norms_and_routers": 0.0}
@@ -148,13 +179,23 @@ class ServedModel:
 
     # --- KV cache ---------------------------------------------------------------------
 
+    @cached_property
+    def memo(self) -> dict[tuple, object]:
+        return {}
+
     def kv_layers(self, stage: Stage | None = None) -> AttentionLayers:
-        return attention_layers(self.arch, stage.layer_count if stage else None)
+        key = ("layers", stage.layer_count if stage else None)
+        if key not in self.memo:
+            self.memo[key] = attention_layers(self.arch, stage.layer_count if stage else None)
+        return self.memo[key]  # type: ignore[return-value]
 
     def kv_bytes_per_token(self, tp: int = 1, stage: Stage | None = None) -> int:
         """Bytes per token if every KV layer held the full context (how vLLM counts capacity)."""
-        layers = self.kv_layers(stage)
-        return layers.with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        key = ("per_token", tp, stage.layer_count if stage else None)
+        if key not in self.memo:
+            layers = self.kv_layers(stage)
+            self.memo[key] = layers.with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        return self.memo[key]  # type: ignore[return-value]
 
     def kv_bytes_per_request(
         self, context: int, tp: int, window_slack: int, stage: Stage | None = None, block: int = 1
@@ -164,6 +205,9 @@ class ServedModel:
         Windowed layers hold at most window - 1 + slack tokens (slack: the tokens one
         scheduler step may add, vLLM's max_num_batched_tokens) plus one spare block.
         """
+        key = ("request", context, tp, window_slack, stage.layer_count if stage else None, block)
+        if key in self.memo:
+            return self.memo[key]  # type: ignore[return-value]
         layers = self.kv_layers(stage)
         per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
         tokens = layers.full * _round_up(context, block)
@@ -171,7 +215,8 @@ class ServedModel:
             need = min(context, window - 1 + window_slack)
             tokens += count * (_round_up(need, block) + (block if block > 1 else 0))
         state = layers.linear * linear_state_bytes_per_layer(self.arch, tp)
-        return tokens * per_layer + state
+        self.memo[key] = tokens * per_layer + state
+        return self.memo[key]  # type: ignore[return-value]
 
     def kv_bytes_read_per_step(self, context: int, tp: int) -> float:
         """KV bytes one decode step reads for one sequence at `context` tokens (all stages)."""
@@ -185,10 +230,21 @@ def _round_up(tokens: int, block: int) -> int:
     return -(-tokens // block) * block
 
 
-def serve(spec: ModelSpec, weights: str | None, kv_dtype: str) -> ServedModel:
-    """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV."""
+_SERVED: dict[tuple[int, str, str, tuple[int, int]], ServedModel] = {}
+
+
+def serve(
+    spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1)
+) -> ServedModel:
+    """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV.
+
+    Served models are memoised: their per-stage byte counts are reused across plans.
+    """
     fmt = WEIGHT_FORMATS[weights or spec.dtype]
-    return ServedModel(spec=spec, fmt=fmt, kv_dtype=resolved_kv_dtype(kv_dtype, fmt))
+    key = (id(spec), fmt.dtype, kv_dtype, expert_align)
+    if key not in _SERVED:
+        _SERVED[key] = ServedModel(spec, fmt, resolved_kv_dtype(kv_dtype, fmt), expert_align)
+    return _SERVED[key]
 
 
 __all__ = ["GIB", "ServedModel", "Stage", "kv_bytes", "pipeline_stages", "serve"]

@@ -11,11 +11,11 @@ on the GPU, so the same model has a different peak on an L4 than on an H100.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion
 from engine.catalog.schema import GpuSpec
-from engine.served import GIB, ServedModel, Stage, pipeline_stages
+from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
 from engine.dtypes import PLAIN_BYTES
 from engine.hardware import expert_alignment
 
@@ -60,7 +60,7 @@ class StageMemory:
         return self.kv_pool > 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MemoryBudget:
     """What vLLM will report at start-up for one replica (TP x PP GPUs)."""
 
@@ -72,20 +72,15 @@ class MemoryBudget:
     context: int
     max_concurrency: float  # "Maximum concurrency for <context> tokens per request"
     kv_tokens: int  # "GPU KV cache size: N tokens", as this vLLM version prints it
-
-    @property
-    def binding(self) -> StageMemory:
-        """The stage with the fewest KV tokens sets the replica's capacity."""
-        return min(self.stages, key=lambda s: s.kv_tokens)
+    binding: StageMemory  # the stage with the fewest KV tokens sets the replica's capacity
+    loads: bool  # every stage has a positive KV pool
 
     @property
     def capacity_tokens(self) -> int:
         """Tokens the pool holds if every layer kept full context (block-rounded)."""
         return self.binding.kv_tokens
 
-    @property
-    def loads(self) -> bool:
-        return all(s.loads for s in self.stages)
+
 
 
 def activation_peak_gib(
@@ -136,43 +131,54 @@ def memory_budget(
     utilization: float | None = None,
     memory_mib: float | None = None,
 ) -> MemoryBudget:
-    served = replace(served, expert_align=expert_alignment(gpu, served))
+    align = expert_alignment(gpu, served)
+    if align != served.expert_align:
+        served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align)
     visible = visible_gib(gpu, memory_mib)
     util = utilization or behaviour.gpu_memory_utilization
     batching = batch_defaults(catalog, gpu, visible)
     block = catalog.vllm.block_size
+    stages = _stages(served, catalog, tp, pp, behaviour, util * visible, batching, block)
+    concurrency = _max_concurrency(served, stages, batching, block, context, tp, pp)
+    binding = stages[0] if len(stages) == 1 else min(stages, key=lambda s: (s.kv_tokens, s.kv_pool))
+    reported = int(concurrency * context) if behaviour.tokens_from_concurrency else binding.kv_tokens
+    loads = all(s.kv_pool > 0 for s in stages)
+    return MemoryBudget(visible, util, batching, stages, block, context, concurrency, reported, binding, loads)
+
+
+def _stages(
+    served: ServedModel,
+    catalog: Catalog,
+    tp: int,
+    pp: int,
+    behaviour: VllmVersion,
+    usable: float,
+    batching: BatchDefaults,
+    block: int,
+) -> tuple[StageMemory, ...]:
+    """Per-stage memory; independent of the request's context, so memoised on the served model."""
+    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block)
+    cached = served.memo.get(key)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    fitted = catalog.vllm.fitted
     stages = []
     for stage in pipeline_stages(served.arch.layers, pp):
         weights = served.stage_weight_bytes(stage, tp) / GIB
         activation = activation_peak_gib(served, catalog, batching, tp, stage.last)
         non_torch = non_torch_gib(catalog, tp, pp)
-        fitted = catalog.vllm.fitted
         cudagraph = (
             fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * stage.layer_count
             if behaviour.subtract_cudagraph_estimate
             else 0.0
         )
-        usable = util * visible
         pool = usable - weights - activation - non_torch - cudagraph
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)
         blocks = math.floor(pool * GIB / (per_token * block)) if pool > 0 and per_token else 0
-        stages.append(
-            StageMemory(
-                stage=stage,
-                weights=weights,
-                activation=activation,
-                non_torch=non_torch,
-                cudagraph=cudagraph,
-                usable=usable,
-                kv_pool=pool,
-                kv_bytes_per_token=per_token,
-                kv_tokens=blocks * block,
-            )
-        )
-    concurrency = _max_concurrency(served, tuple(stages), batching, block, context, tp, pp)
-    capacity = min(s.kv_tokens for s in stages)
-    reported = int(concurrency * context) if behaviour.tokens_from_concurrency else capacity
-    return MemoryBudget(visible, util, batching, tuple(stages), block, context, concurrency, reported)
+        stages.append(StageMemory(stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block))
+    result = tuple(stages)
+    served.memo[key] = result
+    return result
 
 
 def _max_concurrency(
