@@ -88,11 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _FLAG_FIELDS = {
-    "model": "model", "weights": "weights", "kv_dtype": "kv_dtype", "context": "context_tokens",
-    "input_tokens": "input_tokens", "output_tokens": "output_tokens", "concurrency": "concurrency",
-    "instance": "instance", "gpu": "gpu", "gpus": "gpus", "tp": "tp",
-    "gpu_memory_utilization": "gpu_memory_utilization", "vllm_version": "vllm_version",
-    "region": "region", "sort": "sort",
+    "model": "model",
+    "weights": "weights",
+    "kv_dtype": "kv_dtype",
+    "context": "context_tokens",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "concurrency": "concurrency",
+    "instance": "instance",
+    "gpu": "gpu",
+    "gpus": "gpus",
+    "tp": "tp",
+    "gpu_memory_utilization": "gpu_memory_utilization",
+    "vllm_version": "vllm_version",
+    "region": "region",
+    "sort": "sort",
 }
 
 

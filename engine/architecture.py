@@ -124,7 +124,9 @@ def param_breakdown(arch: Arch) -> ParamBreakdown:
                 )
             )
         else:
-            layers.append(LayerParams(attention=attention, mlp=_mlp(arch.hidden, arch.intermediate, gated), norms=norms))
+            layers.append(
+                LayerParams(attention=attention, mlp=_mlp(arch.hidden, arch.intermediate, gated), norms=norms)
+            )
     embed = arch.vocab * arch.hidden
     return ParamBreakdown(
         embed=embed,
@@ -193,11 +195,15 @@ def attention_layers(arch: Arch, layer_count: int | None = None) -> AttentionLay
 
     scaled_windows = tuple((share(n), w) for n, w in windowed)
     scaled_linear = share(linear)
-    return AttentionLayers(
-        full=count - scaled_linear - sum(n for n, _ in scaled_windows),
-        windowed=scaled_windows,
-        linear=scaled_linear,
-    ) if count != total else AttentionLayers(full=full, windowed=tuple(windowed), linear=linear)
+    return (
+        AttentionLayers(
+            full=count - scaled_linear - sum(n for n, _ in scaled_windows),
+            windowed=scaled_windows,
+            linear=scaled_linear,
+        )
+        if count != total
+        else AttentionLayers(full=full, windowed=tuple(windowed), linear=linear)
+    )
 
 
 def linear_state_bytes_per_layer(arch: Arch, tp: int) -> int:

@@ -48,13 +48,18 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
     "int8": WeightFormat("int8", 1.0, "bf16", "linear layers INT8 (W8A8), embeddings/lm_head/norms BF16", "bf16"),
     # GPTQ/AWQ with group size 128: a 16-bit scale (and for AWQ a 4-bit zero) per group
     "int4": WeightFormat(
-        "int4", _group(4, 128, 2, 4), "bf16",
-        "linear layers INT4, group 128 (GPTQ/AWQ), embeddings/lm_head BF16", "bf16",
+        "int4",
+        _group(4, 128, 2, 4),
+        "bf16",
+        "linear layers INT4, group 128 (GPTQ/AWQ), embeddings/lm_head BF16",
+        "bf16",
     ),
     # NVFP4: FP8 scale per 16 elements
     "fp4": WeightFormat("fp4", _group(4, 16, 1), "bf16", "linear layers NVFP4 (FP8 scale per 16), rest BF16", "bf16"),
     # OCP MXFP4: E8M0 scale per 32 elements
-    "mxfp4": WeightFormat("mxfp4", _group(4, 32, 1), "bf16", "MoE experts MXFP4 (E8M0 scale per 32), rest BF16", "bf16"),
+    "mxfp4": WeightFormat(
+        "mxfp4", _group(4, 32, 1), "bf16", "MoE experts MXFP4 (E8M0 scale per 32), rest BF16", "bf16"
+    ),
 }
 
 

@@ -39,9 +39,7 @@ def support(gpu: GpuSpec, served: ServedModel) -> Support:
     if dtype == "int8" and cc < (7, 5):
         return Support(False, f"INT8 W8A8 kernels need sm_75 or newer; {gpu.name} is sm_{cc[0]}{cc[1]}")
     if cc >= (12, 0) and dtype == "fp8":
-        caveats.append(
-            "Blackwell workstation-class GPUs (sm_120) got block-scaled FP8 kernels late: use a recent vLLM"
-        )
+        caveats.append("Blackwell workstation-class GPUs (sm_120) got block-scaled FP8 kernels late: use a recent vLLM")
     return Support(True, caveats=tuple(caveats))
 
 

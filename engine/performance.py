@@ -102,7 +102,9 @@ def prefill_s(served: ServedModel, catalog: Catalog, gpu: GpuSpec, link: Link, t
     flops = (2 * served.active_params * tokens + attention) / tp
     compute = flops / (tflops * 1e12 * catalog.efficiencies.gemm[klass])
     bandwidth = (gpu.bandwidth_gbps or 100.0) * 1e9
-    floor = served.total_weight_bytes / (tp * pp) / (bandwidth * catalog.efficiencies.weight_stream[_stream_class(served)])
+    floor = (
+        served.total_weight_bytes / (tp * pp) / (bandwidth * catalog.efficiencies.weight_stream[_stream_class(served)])
+    )
     allreduce = 0.0
     if tp > 1:
         message = tokens * arch.hidden * 2

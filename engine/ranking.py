@@ -4,40 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 
 from engine.catalog.loader import Catalog, VllmVersion, load_catalog
-from engine.catalog.resolve import ResolvedModel, normalise, resolve_model
-from engine.catalog.schema import GpuSpec, InstanceSpec
-from engine.errors import InvalidRequest, UnknownHardware
+from engine.catalog.resolve import ResolvedModel, resolve_model
+from engine.errors import InvalidRequest
 from engine.hardware import support
 from engine.performance import Link, Speed, estimate_speed, link_for
-from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, NotEvaluated, Plan
+from engine.placement import Hardware, hardware_options, multi_node_options, valid_tp_degrees
+from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, Plan
 from engine.request import Request
 from engine.served import GIB, ServedModel, serve
 from engine.vllm_memory import MemoryBudget, memory_budget
 
 #: a plan is "tight" when the requested load needs more than this share of the KV pool
 TIGHT_KV_SHARE = 0.85
-MAX_NODES = 4
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """A set of identical GPUs to place one model on: an instance, several, or a pinned GPU set."""
-
-    gpu: GpuSpec
-    gpus_per_node: int
-    nodes: int
-    interconnect: str
-    instance: InstanceSpec | None
-    usd_per_hour: float | None
-    price_note: str | None
-    label: str | None
-
-    @property
-    def gpu_count(self) -> int:
-        return self.gpus_per_node * self.nodes
 
 
 @dataclass(frozen=True)
@@ -55,57 +36,7 @@ class Context:
     cache: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-# --- lookups -----------------------------------------------------------------------------
-
-
-def find_gpu(catalog: Catalog, name: str) -> GpuSpec:
-    wanted = normalise(name)
-    for gpu in catalog.gpus.values():
-        if wanted in {normalise(gpu.id), normalise(gpu.name), *(normalise(a) for a in gpu.aliases)}:
-            return gpu
-    from rapidfuzz import process
-
-    names = {g.id: g for g in catalog.gpus.values()}
-    close = [m[0] for m in process.extract(name, list(names), limit=4) if m[1] >= 50]
-    raise UnknownHardware(f"I don't know the GPU '{name}'.", suggestions=close)
-
-
-def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
-    key = name.strip().lower()
-    if key in catalog.instances:
-        return catalog.instances[key]
-    from rapidfuzz import process
-
-    close = [m[0] for m in process.extract(key, list(catalog.instances), limit=4) if m[1] >= 60]
-    raise UnknownHardware(f"I don't know the EC2 instance type '{name}'.", suggestions=close)
-
-
-def _per_gpu_price(catalog: Catalog, gpu: GpuSpec) -> tuple[float | None, str | None]:
-    priced = [
-        (i.price_usd_per_hour / i.gpu_count, i.name)
-        for i in catalog.instances.values()
-        if i.gpu == gpu.id and i.price_usd_per_hour and i.gpu_fraction == 1.0
-    ]
-    if not priced:
-        return None, f"no EC2 on-demand price for {gpu.name}"
-    price, source = min(priced)
-    return price, f"per-GPU share of {source}"
-
-
 # --- placement ---------------------------------------------------------------------------
-
-
-def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
-    """TP degrees vLLM accepts: they divide the GPU count and the attention heads (and KV heads)."""
-    arch = served.arch
-    degrees = []
-    for tp in range(1, gpu_count + 1):
-        if gpu_count % tp or arch.heads % tp:
-            continue
-        if not arch.mla and arch.kv_heads % tp and tp % arch.kv_heads:
-            continue
-        degrees.append(tp)
-    return degrees
 
 
 def _verdict(ctx: Context, budget: MemoryBudget, capacity: float, replicas: int) -> tuple[str, float, list[str]]:
@@ -115,33 +46,53 @@ def _verdict(ctx: Context, budget: MemoryBudget, capacity: float, replicas: int)
     per_request = ctx.served.kv_bytes_per_request(ctx.context, 1, budget.batching.max_num_batched_tokens)
     if not budget.loads:
         over = -binding.kv_pool
-        return "does_not_load", 0.0, [
-            f"needs {binding.weights:.1f} GiB weights + {binding.activation:.1f} GiB activations + "
-            f"{binding.non_torch + binding.cudagraph:.1f} GiB runtime per GPU, {over:.1f} GiB more than the "
-            f"{binding.usable:.1f} GiB vLLM may use ({budget.utilization:.2f} × {budget.visible_gib:.1f} GiB)"
-        ]
+        return (
+            "does_not_load",
+            0.0,
+            [
+                f"needs {binding.weights:.1f} GiB weights + {binding.activation:.1f} GiB activations + "
+                f"{binding.non_torch + binding.cudagraph:.1f} GiB runtime per GPU, {over:.1f} GiB more than the "
+                f"{binding.usable:.1f} GiB vLLM may use ({budget.utilization:.2f} × {budget.visible_gib:.1f} GiB)"
+            ],
+        )
     wanted = 1 if req.concurrency == "max" else math.ceil(int(req.concurrency) / replicas)
     share = wanted / capacity if capacity else math.inf
     needed = binding.kv_pool * min(share, 1.0) if capacity else 0.0
     tokens = f"{binding.kv_tokens:,} tokens"
     if capacity < 1:
-        return "no_kv_room", per_request / GIB, [
-            f"weights load, but only {binding.kv_pool:.2f} GiB per GPU is left for KV ({tokens}); one "
-            f"{ctx.context:,}-token request needs more, so vLLM refuses to start"
-        ]
+        return (
+            "no_kv_room",
+            per_request / GIB,
+            [
+                f"weights load, but only {binding.kv_pool:.2f} GiB per GPU is left for KV ({tokens}); one "
+                f"{ctx.context:,}-token request needs more, so vLLM refuses to start"
+            ],
+        )
     if capacity < wanted:
-        return "no_kv_room", needed, [
-            f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
-            f"{wanted} are needed per replica for {req.concurrency} users"
-        ]
+        return (
+            "no_kv_room",
+            needed,
+            [
+                f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
+                f"{wanted} are needed per replica for {req.concurrency} users"
+            ],
+        )
     if req.concurrency == "max":
         verdict = "tight" if capacity < 2 else "fits"
-        return verdict, needed, [f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens})"]
+        return (
+            verdict,
+            needed,
+            [f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens})"],
+        )
     verdict = "tight" if share > TIGHT_KV_SHARE else "fits"
-    return verdict, needed, [
-        f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
-        f"{wanted} needed uses {share:.0%} of it"
-    ]
+    return (
+        verdict,
+        needed,
+        [
+            f"KV cache holds {capacity:.1f} requests of {ctx.context:,} tokens per replica ({tokens}); "
+            f"{wanted} needed uses {share:.0%} of it"
+        ],
+    )
 
 
 def _vllm_command(ctx: Context, tp: int, pp: int, util: float, batch_limit: int | None) -> str:
@@ -216,8 +167,17 @@ def assess(ctx: Context, hw: Hardware, tp: int, pp: int) -> Assessment:
     if verdict in FEASIBLE:
         link: Link = link_for(catalog, hw.gpu, hw.interconnect)
         speed = estimate_speed(
-            served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
-            budget.capacity_tokens, budget.batching.max_num_seqs,
+            served,
+            catalog,
+            hw.gpu,
+            link,
+            tp,
+            pp,
+            replicas,
+            ctx.split,
+            req.concurrency,
+            budget.capacity_tokens,
+            budget.batching.max_num_seqs,
         )
     if tp > 1 and hw.interconnect == "pcie":
         caveats.append(f"TP {tp} over PCIe: every layer's all-reduce crosses PCIe, slower than NVLink")
@@ -256,6 +216,11 @@ def candidate(ctx: Context, hw: Hardware, a: Assessment) -> Candidate:
         caveats.append(
             f"host RAM {hw.instance.ram_gib:.0f} GiB is below the {served.total_weight_bytes / GIB:.0f} GiB "
             "checkpoint: loading streams from disk, slow cold starts"
+        )
+    if a.feasible and ctx.served.fmt.dtype == "fp8" and not ctx.release and ctx.served.spec.dtype != "fp8":
+        caveats.append(
+            "--quantization fp8 quantizes the BF16 checkpoint while loading; a pre-quantized FP8 checkpoint "
+            "(e.g. a RedHatAI ...-FP8-dynamic release) loads faster with the same memory"
         )
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
     per_million = price / (speed.throughput_tokens_per_s * 3600) * 1e6 if price and speed else None
@@ -353,76 +318,6 @@ def best_placement(ctx: Context, hw: Hardware) -> Candidate:
 
 # --- hardware lists ----------------------------------------------------------------------
 
-_NEURON_NOTE = "AWS Neuron accelerators need the Neuron SDK (vLLM's Neuron backend); headroom sizes CUDA GPUs only"
-
-
-@cache
-def _instance_hardware(catalog: Catalog, inst_name: str, nodes: int = 1) -> Hardware:
-    inst = catalog.instances[inst_name]
-    gpu = catalog.gpu(inst.gpu)
-    price = inst.price_usd_per_hour * nodes if inst.price_usd_per_hour else None
-    label = inst.name if nodes == 1 else f"{nodes} × {inst.name}"
-    interconnect = "nvlink" if inst.interconnect == "nvlink" else ("pcie" if inst.gpu_count > 1 else "none")
-    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, label)
-
-
-def _matches_families(req: Request, inst: InstanceSpec) -> bool:
-    family = inst.family.lower()
-    if req.families and not any(family == f.lower() or inst.name == f.lower() for f in req.families):
-        return False
-    if any(family == f.lower() or inst.name == f.lower() for f in req.exclude_families):
-        return False
-    return not (req.single_gpu and inst.gpu_count != 1)
-
-
-def hardware_options(ctx: Context) -> tuple[list[Hardware], list[NotEvaluated]]:
-    req, catalog = ctx.request, ctx.catalog
-    if req.gpu:
-        gpu = find_gpu(catalog, req.gpu)
-        count = req.gpus or req.tp or 1
-        price, note = _per_gpu_price(catalog, gpu)
-        interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
-        return [Hardware(gpu, count, 1, interconnect, None, price * count if price else None, note, None)], []
-    if req.instance:
-        inst = find_instance(catalog, req.instance)
-        if catalog.gpu(inst.gpu).runtime == "neuron":
-            raise InvalidRequest(f"{inst.name}: {_NEURON_NOTE}")
-        return [_instance_hardware(catalog, inst.name)], []
-    options, neuron, other = [], [], []
-    for inst in catalog.instances.values():
-        if not _matches_families(req, inst):
-            continue
-        runtime = catalog.gpu(inst.gpu).runtime
-        if runtime == "neuron":
-            neuron.append(inst.name)
-        elif runtime != "cuda":
-            other.append(inst.name)
-        else:
-            options.append(_instance_hardware(catalog, inst.name))
-    skipped = []
-    if neuron:
-        skipped.append(NotEvaluated(instances=tuple(neuron), reason=_NEURON_NOTE))
-    if other:
-        skipped.append(NotEvaluated(instances=tuple(other), reason="no CUDA GPU (AMD Radeon Pro V520): vLLM does not serve on it"))
-    if req.families and not options and not neuron:
-        raise InvalidRequest(
-            f"no GPU instance matches {', '.join(req.families)}; families I know: "
-            + ", ".join(sorted({i.family for i in catalog.instances.values()}))
-        )
-    return options, skipped
-
-
-def multi_node_options(ctx: Context) -> list[Hardware]:
-    """NVLink instances of 8 GPUs, 2..MAX_NODES of them joined by pipeline parallelism over EFA."""
-    found = []
-    for inst in ctx.catalog.instances.values():
-        if inst.interconnect != "nvlink" or inst.gpu_count < 8 or not _matches_families(ctx.request, inst):
-            continue
-        for nodes in range(2, MAX_NODES + 1):
-            found.append(_instance_hardware(ctx.catalog, inst.name, nodes))
-    return found
-
-
 # --- the plan ----------------------------------------------------------------------------
 
 
@@ -446,7 +341,9 @@ def _model_summary(served: ServedModel) -> ModelSummary:
     else:
         attention = f"GQA {arch.heads} query / {arch.kv_heads} KV heads"
     if arch.sliding_window and arch.sliding_window.sliding_layers:
-        attention += f", {arch.sliding_window.sliding_layers} of {arch.layers} layers windowed to {arch.sliding_window.window:,}"
+        attention += (
+            f", {arch.sliding_window.sliding_layers} of {arch.layers} layers windowed to {arch.sliding_window.window:,}"
+        )
     moe = f"{arch.moe.experts} experts, {arch.moe.active} active" if arch.moe else None
     return ModelSummary(
         id=served.spec.id,
@@ -500,7 +397,9 @@ def build_context(req: Request, catalog: Catalog) -> tuple[Context, list[str], l
         assumptions.append("one user at a time (say '16 users' or --concurrency N for more)")
     if not weights:
         assumptions.append(f"weights in the checkpoint's own format ({spec.dtype})")
-    assumptions.append(f"vLLM {version} defaults: gpu_memory_utilization {req.gpu_memory_utilization or behaviour.gpu_memory_utilization}, block size {catalog.vllm.block_size}")
+    assumptions.append(
+        f"vLLM {version} defaults: gpu_memory_utilization {req.gpu_memory_utilization or behaviour.gpu_memory_utilization}, block size {catalog.vllm.block_size}"
+    )
     assumptions.append(
         f"speeds use H100-measured efficiencies on every GPU: weight streaming {catalog.efficiencies.weight_stream['16bit']:.0%} "
         f"(16-bit) / {catalog.efficiencies.weight_stream['8bit']:.0%} (8-bit) of spec bandwidth, KV reads "
@@ -514,11 +413,11 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
     catalog = catalog or load_catalog()
     ctx, warnings, assumptions = build_context(req, catalog)
     served = ctx.served
-    options, skipped = hardware_options(ctx)
+    options, skipped = hardware_options(req, catalog)
     candidates = [best_placement(ctx, hw) for hw in options]
     pinned = bool(req.gpu or req.instance)
     if not pinned and req.multi_node and not any(c.feasible for c in candidates):
-        multi = [best_placement(ctx, hw) for hw in multi_node_options(ctx)]
+        multi = [best_placement(ctx, hw) for hw in multi_node_options(req, catalog)]
         best_by_type: dict[str, Candidate] = {}
         for cand in multi:
             family_key = cand.instance.split("× ")[-1] if cand.instance else ""
@@ -526,7 +425,9 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
                 best_by_type[family_key] = cand
         candidates.extend(best_by_type.values())
         if any(c.feasible for c in multi):
-            warnings.append("nothing fits one instance: the plan spans several instances with pipeline parallelism over EFA")
+            warnings.append(
+                "nothing fits one instance: the plan spans several instances with pipeline parallelism over EFA"
+            )
     candidates.sort(key=_rank_key(req.sort))
     for i, c in enumerate(candidates):
         c.rank = i + 1

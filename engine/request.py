@@ -68,8 +68,11 @@ class Request(BaseModel):
                     f"{self.context_tokens}-token context; raise the context or shorten the split"
                 )
         for limit in (self.input_tokens, self.output_tokens):
-            if limit and self.context_tokens and limit >= self.context_tokens and not (
-                self.input_tokens and self.output_tokens
+            if (
+                limit
+                and self.context_tokens
+                and limit >= self.context_tokens
+                and not (self.input_tokens and self.output_tokens)
             ):
                 raise ValueError(f"a {limit}-token part does not leave room in a {self.context_tokens}-token context")
         return self

@@ -168,7 +168,12 @@ class ServedModel:
         """Whole-model bytes by tensor group, for explanations."""
         groups = {"attention": 0.0, "mlp": 0.0, "experts": 0.0, "shared_experts": 0.0, "norms_and_routers": 0.0}
         for layer in self.params.layers:
-            for group, key in (("attention", "attention"), ("mlp", "mlp"), ("experts", "experts"), ("shared", "shared_experts")):
+            for group, key in (
+                ("attention", "attention"),
+                ("mlp", "mlp"),
+                ("experts", "experts"),
+                ("shared", "shared_experts"),
+            ):
                 count = getattr(layer, group)
                 groups[key] += count * (self.fmt.linear_bytes if self._quantized(group) else self.base_bytes)
             groups["norms_and_routers"] += (layer.router + layer.norms) * self.base_bytes
@@ -233,9 +238,7 @@ def _round_up(tokens: int, block: int) -> int:
 _SERVED: dict[tuple[int, str, str, tuple[int, int]], ServedModel] = {}
 
 
-def serve(
-    spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1)
-) -> ServedModel:
+def serve(spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1)) -> ServedModel:
     """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV.
 
     Served models are memoised: their per-stage byte counts are reused across plans.

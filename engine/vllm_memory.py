@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion
 from engine.catalog.schema import GpuSpec
-from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
 from engine.dtypes import PLAIN_BYTES
 from engine.hardware import expert_alignment
+from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
 
 #: where a GPU's CUDA-visible memory is unknown, scale the nominal figure like the H100's (79.19 / 80)
 VISIBLE_FRACTION_FALLBACK = 79.19 / 80.0
@@ -81,8 +81,6 @@ class MemoryBudget:
         return self.binding.kv_tokens
 
 
-
-
 def activation_peak_gib(
     served: ServedModel, catalog: Catalog, batching: BatchDefaults, tp: int, last_stage: bool
 ) -> float:
@@ -98,7 +96,10 @@ def activation_peak_gib(
     tokens = batching.max_num_batched_tokens
     hidden_states = tokens * arch.hidden * act
     if arch.moe:
-        width = arch.moe.active * 3 * arch.moe.expert_intermediate + arch.moe.shared_experts * 3 * arch.moe.shared_intermediate
+        width = (
+            arch.moe.active * 3 * arch.moe.expert_intermediate
+            + arch.moe.shared_experts * 3 * arch.moe.shared_intermediate
+        )
     else:
         width = 3 * arch.intermediate
     qkv = (arch.heads + 2 * arch.kv_heads) * arch.head_dim
@@ -175,7 +176,9 @@ def _stages(
         pool = usable - weights - activation - non_torch - cudagraph
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)
         blocks = math.floor(pool * GIB / (per_token * block)) if pool > 0 and per_token else 0
-        stages.append(StageMemory(stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block))
+        stages.append(
+            StageMemory(stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block)
+        )
     result = tuple(stages)
     served.memo[key] = result
     return result

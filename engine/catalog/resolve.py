@@ -78,7 +78,8 @@ def _strip_release(name: str) -> tuple[str, WeightDtype | None]:
 
 
 @cache
-def _index(catalog: Catalog) -> dict[str, ModelSpec]:
+def model_index(catalog: Catalog) -> dict[str, ModelSpec]:
+    """Normalised names (ids, aliases, "family size") -> model; built once per catalog."""
     index: dict[str, ModelSpec] = {}
     for spec in catalog.models:
         names = [spec.id, spec.id.split("/")[-1], spec.name, f"{spec.family} {spec.size}", *spec.aliases]
@@ -90,7 +91,7 @@ def _index(catalog: Catalog) -> dict[str, ModelSpec]:
 
 def resolve_model(catalog: Catalog, name: str) -> ResolvedModel:
     """Find the model; raise UnknownModel with the closest known names when nothing matches."""
-    index = _index(catalog)
+    index = model_index(catalog)
     whole = normalise(name)
     if whole in index:
         return ResolvedModel(index[whole], None, None)
@@ -105,7 +106,7 @@ def resolve_model(catalog: Catalog, name: str) -> ResolvedModel:
 
 def suggest_models(catalog: Catalog, name: str, limit: int = 5) -> list[str]:
     """Closest catalog model ids to a misspelt name (rapidfuzz WRatio over normalised names)."""
-    index = _index(catalog)
+    index = model_index(catalog)
     query = _strip_release(name)[0] or normalise(name)
     matches = process.extract(query, list(index), scorer=fuzz.WRatio, limit=limit * 4)
     seen: list[str] = []

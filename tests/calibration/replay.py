@@ -12,8 +12,8 @@ from pathlib import Path
 from engine.catalog.loader import Catalog, version_key
 from engine.catalog.resolve import resolve_model
 from engine.performance import estimate_speed, link_for
-from engine.ranking import find_gpu, valid_tp_degrees
-from engine.served import GIB, serve
+from engine.placement import find_gpu, valid_tp_degrees
+from engine.served import serve
 from engine.vllm_memory import memory_budget
 
 HERE = Path(__file__).parent
@@ -31,8 +31,16 @@ def _version(text: str) -> str | None:
 
 def _weights(text: str) -> str | None:
     text = text.lower()
-    for key, dtype in (("float32", "fp32"), ("bfloat16", "bf16"), ("float16", "fp16"), ("bf16", "bf16"),
-                       ("mxfp4", "mxfp4"), ("w4a16", "int4"), ("w8a8", "int8"), ("fp8", "fp8")):
+    for key, dtype in (
+        ("float32", "fp32"),
+        ("bfloat16", "bf16"),
+        ("float16", "fp16"),
+        ("bf16", "bf16"),
+        ("mxfp4", "mxfp4"),
+        ("w4a16", "int4"),
+        ("w8a8", "int8"),
+        ("fp8", "fp8"),
+    ):
         if key in text:
             return dtype
     return None
@@ -148,8 +156,13 @@ def memory_table(replays: list[MemoryReplay]) -> str:
 
 # --- throughput ----------------------------------------------------------------------------
 
-_TRT_MODELS = {"Llama 3.1 8B": "llama-3.1-8b", "Llama 3.1 70B": "llama-3.1-70b", "Llama 3.1 405B": "llama-3.1-405b",
-               "Mistral 7B": "mistral-7b", "Mixtral 8x7B": "mixtral-8x7b"}
+_TRT_MODELS = {
+    "Llama 3.1 8B": "llama-3.1-8b",
+    "Llama 3.1 70B": "llama-3.1-70b",
+    "Llama 3.1 405B": "llama-3.1-405b",
+    "Mistral 7B": "mistral-7b",
+    "Mixtral 8x7B": "mixtral-8x7b",
+}
 
 
 @dataclass(frozen=True)
@@ -181,11 +194,23 @@ def replay_throughput(catalog: Catalog, row: dict[str, str]) -> ThroughputReplay
     predicted = 0.0
     if budget.loads and budget.max_concurrency >= 1:
         link = link_for(catalog, gpu, "nvlink" if gpu.nvlink_gbps else "pcie")
-        speed = estimate_speed(served, catalog, gpu, link, tp, 1, count // tp, (prompt, output), "max",
-                               budget.capacity_tokens, budget.batching.max_num_seqs)
+        speed = estimate_speed(
+            served,
+            catalog,
+            gpu,
+            link,
+            tp,
+            1,
+            count // tp,
+            (prompt, output),
+            "max",
+            budget.capacity_tokens,
+            budget.batching.max_num_seqs,
+        )
         predicted = speed.throughput_tokens_per_s
-    return ThroughputReplay(row["model"], row["precision"], gpu.id, tp, prompt, output,
-                            float(row["output_tok_s"]), predicted)
+    return ThroughputReplay(
+        row["model"], row["precision"], gpu.id, tp, prompt, output, float(row["output_tok_s"]), predicted
+    )
 
 
 def throughput_rows() -> list[dict[str, str]]:
@@ -193,11 +218,17 @@ def throughput_rows() -> list[dict[str, str]]:
 
 
 def throughput_table(replays: list[ThroughputReplay]) -> str:
-    lines = [f"{'model':15} {'prec':5} {'gpu':10} tp {'in':>6} {'out':>5} {'measured':>10} {'predicted':>10} {'ln(p/m)':>8}"]
+    lines = [
+        f"{'model':15} {'prec':5} {'gpu':10} tp {'in':>6} {'out':>5} {'measured':>10} {'predicted':>10} {'ln(p/m)':>8}"
+    ]
     for r in replays:
-        lines.append(f"{r.model:15} {r.precision:5} {r.gpu:10} {r.tp:2} {r.input_len:6} {r.output_len:5} "
-                     f"{r.measured:10.0f} {r.predicted:10.0f} {r.log_ratio:+8.2f}")
+        lines.append(
+            f"{r.model:15} {r.precision:5} {r.gpu:10} {r.tp:2} {r.input_len:6} {r.output_len:5} "
+            f"{r.measured:10.0f} {r.predicted:10.0f} {r.log_ratio:+8.2f}"
+        )
     logs = [abs(r.log_ratio) for r in replays]
-    lines.append(f"rows {len(replays)}: median |ln(pred/meas)| {statistics.median(logs):.3f}; "
-                 f"within x1.5: {sum(v <= math.log(1.5) for v in logs)}/{len(logs)}")
+    lines.append(
+        f"rows {len(replays)}: median |ln(pred/meas)| {statistics.median(logs):.3f}; "
+        f"within x1.5: {sum(v <= math.log(1.5) for v in logs)}/{len(logs)}"
+    )
     return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""`headroom plan`: tables, --json, and exit code 2 with a clear message on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["plan", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_prints_a_ranked_table(capsys) -> None:
+    code, out, _ = run(capsys, "--model", "llama-3.3-70b", "--weights", "fp8", "--context", "8192")
+    assert code == 0
+    assert "67.7 GiB" in out and "2.50 GiB at 8,192 tokens" in out
+    assert "2 × RTX PRO 6000 Blackwell (96 GiB)" in out
+    assert "4 × L4 (22 GiB)" in out
+    assert "vllm serve" in out
+
+
+def test_json_has_the_documented_contract(capsys) -> None:
+    code, out, _ = run(capsys, "--model", "llama-3.3-70b", "--weights", "fp8", "--context", "8k", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data["request"]) >= {"model", "weights_dtype", "kv_dtype", "context_tokens", "concurrency"}
+    assert set(data["budget"]) >= {"weights_gib", "kv_bytes_per_token", "kv_gib_per_sequence"}
+    fields = {
+        "instance", "gpu", "gpu_count", "tp", "pp", "replicas", "verdict", "weights_gib_per_gpu",
+        "kv_cache_gib_per_gpu", "kv_cache_tokens", "max_concurrency", "decode_tokens_per_s_per_user",
+        "throughput_tokens_per_s", "ttft_s", "usd_per_hour", "usd_per_million_tokens", "reasons",
+    }  # fmt: skip
+    assert all(fields <= set(c) for c in data["candidates"])
+    assert {c["verdict"] for c in data["candidates"]} <= {"fits", "tight", "no_kv_room", "does_not_load"}
+    assert data["warnings"] is not None and data["assumptions"] and data["catalog_as_of"]["prices"]
+    assert data["request"]["context_tokens"] == 8192
+
+
+def test_pinned_gpu_flags(capsys) -> None:
+    code, out, _ = run(capsys, "--model", "llama-3.1-8b", "--gpu", "h100", "--gpus", "2", "--json")
+    assert code == 0
+    (only,) = json.loads(out)["candidates"]
+    assert only["instance"] is None and only["gpu_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "lama-3.3-70b"], "did you mean: meta-llama/Llama-3.3-70B-Instruct"),
+        (["--model", "llama-3.1-8b", "--concurrency", "0"], "at least 1"),
+        (["--model", "llama-3.1-8b", "--instance", "p9.48xlarge"], "don't know the EC2 instance"),
+        (["--model", "llama-3.1-8b", "--gpu", "h1000"], "don't know the GPU"),
+        (["--model", "llama-3.1-8b", "--instance", "p5.48xlarge", "--gpu", "h100"], "not both"),
+        (["--model", "llama-3.1-8b", "--gpus", "2"], "--gpus needs --gpu"),
+        (["--model", "llama-3.1-8b", "--context", "4096", "--input-tokens", "4000", "--output-tokens", "500"], "exceed"),
+        (["--model", "llama-3.1-8b", "--gpu-memory-utilization", "1.5"], "(0, 1]"),
+        (["--context", "8192"], "which model"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) if "--concurrency" in argv or "--gpu-memory-utilization" in argv else _no_exit():
+        code, _, err = run(capsys, *argv)
+        assert code == 2
+        assert message in err
+        assert "Traceback" not in err
+        return
+    assert message in capsys.readouterr().err
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_context_beyond_the_model_warns_and_succeeds(capsys) -> None:
+    code, out, _ = run(capsys, "--model", "phi-2", "--context", "16k")
+    assert code == 0 and "longer than" in out
+
+
+def test_console_script_runs_as_a_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "plan", "--model", "nonsense-model-xyz"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "headroom:" in result.stderr and "Traceback" not in result.stderr

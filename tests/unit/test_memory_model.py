@@ -1,0 +1,91 @@
+"""Weights by tensor group, KV per token (GQA, MLA, windows), vLLM's accounting."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.catalog.loader import Catalog
+from engine.catalog.resolve import resolve_model
+from engine.served import GIB, pipeline_stages, serve
+from engine.vllm_memory import memory_budget
+
+
+def served(catalog: Catalog, name: str, weights: str | None = None, kv: str = "auto"):
+    return serve(resolve_model(catalog, name).spec, weights, kv)
+
+
+def test_llama_33_70b_fp8_keeps_embeddings_in_bf16(catalog: Catalog) -> None:
+    model = served(catalog, "llama-3.3-70b", "fp8")
+    assert model.total_weight_bytes / GIB == pytest.approx(67.7, abs=0.05)  # not 65.7: lm_head/embeddings BF16
+    assert model.kv_bytes_per_token() == 2 * 80 * 8 * 128 * 2
+    assert model.kv_bytes_per_request(8192, 1, 8192) / GIB == pytest.approx(2.5)
+
+
+def test_fp8_kv_halves_the_cache(catalog: Catalog) -> None:
+    assert served(catalog, "llama-3.1-8b", kv="fp8").kv_bytes_per_token() * 2 == served(
+        catalog, "llama-3.1-8b"
+    ).kv_bytes_per_token()
+
+
+def test_mla_caches_the_latent_once_per_layer_on_every_rank(catalog: Catalog) -> None:
+    model = served(catalog, "deepseek-v3", "bf16")
+    per_token = (512 + 64) * 61 * 2
+    assert model.kv_bytes_per_token(1) == per_token
+    assert model.kv_bytes_per_token(8) == per_token  # not divided by TP
+
+
+def test_kv_heads_are_replicated_when_tp_exceeds_them(catalog: Catalog) -> None:
+    model = served(catalog, "qwen2.5 7b")  # 4 KV heads
+    assert model.kv_bytes_per_token(8) == model.kv_bytes_per_token(4)
+
+
+def test_sliding_window_layers_cap_a_long_request(catalog: Catalog) -> None:
+    model = served(catalog, "gemma 2 27b")  # 23 of 46 layers windowed at 4096
+    full = model.kv_bytes_per_token() * 32768
+    assert model.kv_bytes_per_request(32768, 1, 2048) < full * 0.65
+    # at 8k with an 8k scheduler step the window saves nothing, as in vLLM
+    assert model.kv_bytes_per_request(8192, 1, 8192) == model.kv_bytes_per_token() * 8192
+
+
+def test_moe_keeps_every_expert_resident_but_activates_few(catalog: Catalog) -> None:
+    model = served(catalog, "mixtral 8x7b")
+    assert model.params.total / 1e9 == pytest.approx(46.7, abs=0.1)
+    assert model.active_params / 1e9 == pytest.approx(12.9, abs=0.1)
+
+
+def test_pipeline_stages_follow_vllm_split(catalog: Catalog) -> None:
+    assert [s.layer_count for s in pipeline_stages(61, 4)] == [15, 15, 16, 15]
+    assert pipeline_stages(32, 2)[0].first and pipeline_stages(32, 2)[1].last
+
+
+def test_one_h100_has_no_room_for_an_8k_request_of_70b_fp8(catalog: Catalog) -> None:
+    model = served(catalog, "llama-3.3-70b", "fp8")
+    behaviour = catalog.vllm_version("0.19")
+    budget = memory_budget(model, catalog, catalog.gpu("h100-sxm"), 1, 1, behaviour, 8192, 0.9)
+    assert budget.loads and budget.max_concurrency < 1
+
+
+def test_newer_vllm_subtracts_cuda_graph_memory(catalog: Catalog) -> None:
+    model = served(catalog, "llama-3.1-8b")
+    gpu = catalog.gpu("h100-sxm")
+    old = memory_budget(model, catalog, gpu, 1, 1, catalog.vllm_version("0.19"), 8192, 0.9)
+    new = memory_budget(model, catalog, gpu, 1, 1, catalog.vllm_version("0.21"), 8192, 0.9)
+    assert new.binding.cudagraph > 0 == old.binding.cudagraph
+    assert new.binding.kv_pool < old.binding.kv_pool
+
+
+def test_small_gpus_get_smaller_batching_defaults_and_activation_peaks(catalog: Catalog) -> None:
+    model = served(catalog, "llama-3.1-8b")
+    behaviour = catalog.vllm_version("0.19")
+    l40s = memory_budget(model, catalog, catalog.gpu("l40s"), 1, 1, behaviour, 8192)
+    h100 = memory_budget(model, catalog, catalog.gpu("h100-sxm"), 1, 1, behaviour, 8192)
+    assert l40s.batching.max_num_seqs == 256 and h100.batching.max_num_seqs == 1024
+    assert l40s.binding.activation < h100.binding.activation / 2
+
+
+def test_mxfp4_experts_are_padded_on_blackwell(catalog: Catalog) -> None:
+    model = served(catalog, "gpt-oss-120b")
+    behaviour = catalog.vllm_version("0.19")
+    h100 = memory_budget(model, catalog, catalog.gpu("h100-sxm"), 1, 1, behaviour, 8192)
+    b200 = memory_budget(model, catalog, catalog.gpu("b200"), 1, 1, behaviour, 8192)
+    assert b200.binding.weights > h100.binding.weights > model.total_weight_bytes / GIB
