@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import ValidationError
 
+from engine.catalog.loader import load_catalog
+from engine.conversation import changes, follow_up
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from engine.errors import HeadroomError, InvalidRequest
+from engine.parse import ParseError, parse_fields, parse_request
 from engine.plan import plan_json
 from engine.ranking import plan as make_plan
 from engine.request import Request
@@ -57,6 +60,7 @@ def _fraction(text: str) -> float:
 
 
 def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="*", help='the question in words, e.g. "llama 3.3 70b fp8 8k context 16 users"')
     parser.add_argument("--model", help="model: HF id (meta-llama/Llama-3.3-70B-Instruct) or name (llama-3.3-70b)")
     parser.add_argument("--weights", choices=WEIGHT_DTYPES, help="weight precision (default: the checkpoint's own)")
     parser.add_argument("--kv-dtype", choices=KV_DTYPES, default=None, help="KV-cache precision (default: auto)")
@@ -82,8 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which EC2 GPU instance will serve your LLM with vLLM, whether it will OOM, and what it costs.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    plan = sub.add_parser("plan", help="plan a deployment", description="Plan a vLLM deployment on EC2.")
+    plan = sub.add_parser(
+        "plan",
+        help="plan a deployment",
+        description="Plan a vLLM deployment on EC2, from words, flags, or both (flags win).",
+    )
     _add_plan_flags(plan)
+    chat = sub.add_parser(
+        "chat",
+        help="a conversation: each line is a follow-up to the last plan",
+        description="Ask, then follow up ('what about 32k?', 'int4 instead', 'only g6e', 'start over'). Ctrl-D ends.",
+    )
+    chat.add_argument("--json", action="store_true", help="print each plan as JSON instead of a table")
     return parser
 
 
@@ -107,9 +121,19 @@ _FLAG_FIELDS = {
 
 
 def request_from_args(args: argparse.Namespace) -> Request:
-    fields = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    """Words first, then flags on top: `headroom plan "70b fp8" --context 32k` plans 32k."""
+    fields: dict[str, object] = {}
+    text = " ".join(args.text or [])
+    if text.strip():
+        fields.update(parse_fields(text, load_catalog()))
+    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    if "model" in flags:
+        fields["model_note"] = None
+    fields.update(flags)
     if "model" not in fields:
-        raise InvalidRequest("say which model, e.g. --model llama-3.3-70b")
+        if text.strip():
+            return parse_request(text, load_catalog())  # raises ParseError saying what was not understood
+        raise InvalidRequest('say which model, e.g. headroom plan "llama 3.3 70b fp8 8k" or --model llama-3.3-70b')
     return Request(**fields)
 
 
@@ -129,18 +153,26 @@ def _fail(message: str, suggestions: Sequence[str] = ()) -> int:
     return EXIT_USAGE
 
 
+def _error_text(exc: Exception) -> tuple[str, list[str]]:
+    """A user-facing message (and suggestions) for anything the engine or parser rejects."""
+    if isinstance(exc, ValidationError):
+        return _validation_message(exc), []
+    if isinstance(exc, ParseError):
+        understood = ", ".join(f"{k}={v}" for k, v in exc.understood.items())
+        return str(exc) + (f" (understood: {understood})" if understood else ""), exc.suggestions
+    if isinstance(exc, InvalidRequest):
+        return str(exc), exc.suggestions
+    return str(exc), []
+
+
 def run_plan(args: argparse.Namespace) -> int:
     from bot.render import build_environment, render_terminal
 
     try:
         request = request_from_args(args)
         result = make_plan(request)
-    except ValidationError as exc:
-        return _fail(_validation_message(exc))
-    except InvalidRequest as exc:
-        return _fail(str(exc), exc.suggestions)
-    except HeadroomError as exc:
-        return _fail(str(exc))
+    except (ValidationError, HeadroomError) as exc:
+        return _fail(*_error_text(exc))
     if args.json:
         print(json.dumps(plan_json(result), indent=2))
     else:
@@ -148,11 +180,62 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> int:
+    """A terminal conversation: the first line asks, each next line follows up on the last plan."""
+    from bot.render import build_environment, render_changes, render_terminal
+
+    env, catalog = build_environment(), load_catalog()
+    interactive = lines is None and sys.stdin.isatty()
+    if interactive:
+        print("headroom chat — ask e.g. 'llama 3.3 70b fp8 8k context'; then 'what about 32k?'. Ctrl-D to quit.")
+    previous = None
+    for raw in lines if lines is not None else _prompted(interactive):
+        text = raw.strip()
+        if not text:
+            continue
+        if text.lower() in {"quit", "exit", "bye"}:
+            break
+        try:
+            request = follow_up(text, previous.request_model if previous else None, _top(previous), catalog)
+            result = make_plan(request)
+        except (ValidationError, HeadroomError) as exc:
+            message, suggestions = _error_text(exc)
+            print(f"headroom: {message}" + (f"\n  did you mean: {', '.join(suggestions)}" if suggestions else ""))
+            continue
+        if previous is not None:
+            print(render_changes(env, changes(previous.plan, result)), end="")
+        print(json.dumps(plan_json(result)) if args.json else render_terminal(env, result), end="\n")
+        previous = _Turn(request, result)
+    return EXIT_OK
+
+
+class _Turn:
+    def __init__(self, request: Request, plan: object) -> None:
+        self.request_model, self.plan = request, plan
+
+
+def _top(turn: _Turn | None) -> str | None:
+    top = turn.plan.top if turn else None  # type: ignore[attr-defined]
+    return top.instance if top else None
+
+
+def _prompted(interactive: bool) -> Iterable[str]:
+    while True:
+        try:
+            yield input("> " if interactive else "")
+        except EOFError:
+            if interactive:
+                print()
+            return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "plan":
         return run_plan(args)
+    if args.command == "chat":
+        return run_chat(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -87,3 +87,7 @@ def shown_candidates(plan: Plan, limit: int = 8) -> tuple[list[Candidate], list[
 def render_terminal(env: Environment, plan: Plan, limit: int = 8) -> str:
     picks, rejected = shown_candidates(plan, limit)
     return env.get_template("plan.txt.j2").render(plan=plan, picks=picks, rejected=rejected, top=plan.top)
+
+
+def render_changes(env: Environment, lines: list[str]) -> str:
+    return env.get_template("changes.txt.j2").render(changes=lines)

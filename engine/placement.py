@@ -111,6 +111,9 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
         price, note = _per_gpu_price(catalog, gpu)
         interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
         return [Hardware(gpu, count, 1, interconnect, None, price * count if price else None, note, None)], []
+    if req.compare:
+        chosen = [find_instance(catalog, name) for name in req.compare]
+        return [_instance_hardware(catalog, inst.name) for inst in chosen if catalog.gpu(inst.gpu).runtime == "cuda"], []
     if req.instance:
         inst = find_instance(catalog, req.instance)
         if catalog.gpu(inst.gpu).runtime == "neuron":
@@ -127,6 +130,13 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
             other.append(inst.name)
         else:
             options.append(_instance_hardware(catalog, inst.name))
+    if req.why_not:
+        asked = find_instance(catalog, req.why_not)
+        if asked.name not in {o.instance.name for o in options if o.instance}:
+            if catalog.gpu(asked.gpu).runtime == "cuda":
+                options.append(_instance_hardware(catalog, asked.name))
+            else:
+                neuron.append(asked.name)
     skipped = []
     if neuron:
         skipped.append(NotEvaluated(instances=tuple(neuron), reason=_NEURON_NOTE))

@@ -38,6 +38,7 @@ class NormalisedRequest:
     min_tokens_per_s: float | None = None
     max_ttft_s: float | None = None
     sort: str = "cost"
+    model_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,17 @@ class NotEvaluated:
 
 
 @dataclass(frozen=True, slots=True)
+class WhyNot:
+    """The answer to "why not X?": where X ranked and what failed."""
+
+    instance: str
+    rank: int
+    verdict: str
+    reasons: tuple[str, ...]
+    top: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     request: NormalisedRequest
     model: ModelSummary
@@ -124,6 +136,7 @@ class Plan:
     assumptions: list[str]
     catalog_as_of: dict[str, str]
     catalog_version: str
+    why_not: WhyNot | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -12,7 +12,7 @@ from engine.errors import InvalidRequest
 from engine.hardware import support
 from engine.performance import Link, Speed, estimate_speed, link_for
 from engine.placement import Hardware, hardware_options, multi_node_options, valid_tp_degrees
-from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, Plan
+from engine.plan import FEASIBLE, Budget, Candidate, ModelSummary, NormalisedRequest, Plan, WhyNot
 from engine.request import Request
 from engine.served import GIB, ServedModel, serve
 from engine.vllm_memory import MemoryBudget, memory_budget
@@ -397,6 +397,8 @@ def build_context(req: Request, catalog: Catalog) -> tuple[Context, list[str], l
         assumptions.append("one user at a time (say '16 users' or --concurrency N for more)")
     if not weights:
         assumptions.append(f"weights in the checkpoint's own format ({spec.dtype})")
+    if req.model_note:
+        assumptions.insert(0, req.model_note)
     assumptions.append(
         f"vLLM {version} defaults: gpu_memory_utilization {req.gpu_memory_utilization or behaviour.gpu_memory_utilization}, block size {catalog.vllm.block_size}"
     )
@@ -457,6 +459,7 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
         min_tokens_per_s=req.min_tokens_per_s,
         max_ttft_s=req.max_ttft_s,
         sort=req.sort,
+        model_note=req.model_note,
     )
     budget = Budget(
         weights_gib=round(served.total_weight_bytes / GIB, 2),
@@ -467,7 +470,14 @@ def plan(req: Request, catalog: Catalog | None = None) -> Plan:
     )
     if not any(c.feasible for c in ranked):
         warnings.append("no evaluated hardware serves this request; see the rejections for what failed")
+    why_not = None
+    if req.why_not:
+        asked = next((c for c in ranked if c.instance == req.why_not), None)
+        if asked:
+            top = next((c.instance for c in ranked if c.feasible and c.meets_targets), None)
+            why_not = WhyNot(asked.instance or "", asked.rank, asked.verdict, tuple(asked.reasons), top)
     return Plan(
+        why_not=why_not,
         request=normalised,
         model=_model_summary(served),
         budget=budget,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -45,12 +46,21 @@ class Request(BaseModel):
     compare: tuple[str, ...] = ()
     why_not: str | None = None
     sort: SortKey = "cost"
+    #: what a loose request was read as ("70B" -> a Llama-3.3-70B-shaped model), said in the answer
+    model_note: str | None = None
 
     @field_validator("concurrency")
     @classmethod
     def _positive(cls, value: Concurrency) -> Concurrency:
         if value != "max" and value <= 0:
             raise ValueError("concurrency must be a positive number of users, or 'max'")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _aws_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
+            raise ValueError(f"'{value}' is not an AWS region name like us-east-1 or eu-west-2")
         return value
 
     @model_validator(mode="after")

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from engine.catalog.schema import GpuFile, GpuSpec, InstanceFile, InstanceSpec, ModelFile, ModelSpec
 from engine.errors import CatalogError
 
-
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
