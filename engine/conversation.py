@@ -22,6 +22,10 @@ def follow_up(text: str, previous: Request | None, previous_top: str | None, cat
     compare = changes.get("compare")
     if compare and len(compare) == 1 and previous_top and previous_top != compare[0]:  # type: ignore[arg-type]
         changes["compare"] = (previous_top, *compare)  # type: ignore[misc]
+    if "exclude_families" in changes:  # exclusions add up over a thread
+        changes["exclude_families"] = tuple(
+            dict.fromkeys((*previous.exclude_families, *changes["exclude_families"]))  # type: ignore[misc]
+        )
     if "families" in changes or "compare" in changes or "instance" in changes or "gpu" in changes:
         changes.setdefault("why_not", None)
     return delta.model_copy(update={"changes": changes}).apply(previous)

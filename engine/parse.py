@@ -100,12 +100,19 @@ _WEIGHT = re.compile(
 )
 _KV_DTYPE = r"(fp8|float8|8[- ]?bit|int8|fp16|bf16|half|fp32)"
 _KV = re.compile(
-    r"(?:\bkv(?:[- ]?cache)?\s*(?:in|at|as|dtype|=|:)?\s*" + _KV_DTYPE + r"\b)|(?:\b" + _KV_DTYPE + r"\s*kv(?:[- ]?cache)?\b)"
+    r"(?:\bkv(?:[- ]?cache)?\s*(?:in|at|as|dtype|=|:)?\s*"
+    + _KV_DTYPE
+    + r"\b)|(?:\b"
+    + _KV_DTYPE
+    + r"\s*kv(?:[- ]?cache)?\b)"
 )
 _MAX_MODEL_LEN = re.compile(r"\bmax[-_ ]?model[-_ ]?len(?:gth)?\s*[=:]?\s*" + _TOKENS + r"\b")
 _SPLIT = re.compile(
-    r"\b" + _TOKENS + r"\s*(?:tokens?\s*)?(?:in|input|prompt)(?:\s*tokens?)?\s*[,/+&]?\s*(?:and\s*|with\s*)?"
-    + _TOKENS + r"\s*(?:tokens?\s*)?(?:out|output|completion|generated|generation)\b"
+    r"\b"
+    + _TOKENS
+    + r"\s*(?:tokens?\s*)?(?:in|input|prompt)(?:\s*tokens?)?\s*[,/+&]?\s*(?:and\s*|with\s*)?"
+    + _TOKENS
+    + r"\s*(?:tokens?\s*)?(?:out|output|completion|generated|generation)\b"
 )
 _SPLIT_NAMED = re.compile(
     r"\b(?:input|prompt)s?\s*(?:of|=|:)?\s*" + _TOKENS + r"\s*(?:tokens?)?\s*[,/&]?\s*(?:and\s*)?"
@@ -113,7 +120,8 @@ _SPLIT_NAMED = re.compile(
 )
 _CONTEXT = re.compile(
     r"\b(?:(?:context|ctx|context length|context window|seq(?:uence)? ?len(?:gth)?)\s*(?:of|=|:)?\s*"
-    + _TOKENS + r"(?:\s*tokens?)?\b|(\d+(?:\.\d+)?\s*[km])\b(?:\s*(?:tokens?|ctx|context(?: length| window)?|seq(?:uence)?(?: len(?:gth)?)?))?"
+    + _TOKENS
+    + r"(?:\s*tokens?)?\b|(\d+(?:\.\d+)?\s*[km])\b(?:\s*(?:tokens?|ctx|context(?: length| window)?|seq(?:uence)?(?: len(?:gth)?)?))?"
     r"|(\d{3,7})\s*(?:tokens?|ctx|context)\b)"
 )
 _LOAD = re.compile(
@@ -131,12 +139,14 @@ _BUDGET = re.compile(
     r"|\$\s*" + _NUM + r"\s*(?:/\s*h(?:ou)?r?\b|per hour\b|an hour\b|hourly\b)"
 )
 _SPEED = re.compile(
-    r"(?:\b(?:at least|min(?:imum)?|over|above|faster than|>=?)\s*)?" + _NUM
+    r"(?:\b(?:at least|min(?:imum)?|over|above|faster than|>=?)\s*)?"
+    + _NUM
     + r"\s*(?:tok(?:en)?s?\s*(?:/|per)\s*s(?:ec(?:ond)?)?|t/s|tps)\b(?:\s*(?:per user|each|per stream))?"
 )
 _TTFT = re.compile(
     r"\b(?:ttft|time to first token|first token)\s*(?:under|below|<=?|less than|within|of|at most|max|in)?\s*"
-    + _NUM + r"\s*(ms|milliseconds?|s|secs?|seconds?)\b"
+    + _NUM
+    + r"\s*(ms|milliseconds?|s|secs?|seconds?)\b"
 )
 _TP = re.compile(r"\b(?:tp|tensor[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
 _UTIL = re.compile(
@@ -188,9 +198,7 @@ def _vocabulary(
         r"\b(?:only|just|stick to|limit to|restrict to)\s*(?:the\s*)?(?:" + listing + r")(?:\s*(?:family|instances?))?"
         r"|\b" + family + r"\s*only\b"
     )
-    exclude = re.compile(
-        r"\b(?:exclude|excluding|except|no|not|without|avoid|skip|drop|ban)\s*(?:the\s*)?" + listing
-    )
+    exclude = re.compile(r"\b(?:exclude|excluding|except|no|not|without|avoid|skip|drop|ban)\s*(?:the\s*)?" + listing)
     names: dict[str, str] = {}
     for gpu in catalog.gpus.values():
         for alias in (gpu.id, *gpu.aliases):
@@ -212,7 +220,10 @@ def _read_constraints(scan: _Scan, catalog: Catalog) -> None:
     def compare(m: re.Match[str]) -> None:
         scan.found["compare"] = tuple(dict.fromkeys(x for x in m.groups() if x))
 
-    scan.take(re.compile(r"\bcompare\s*(?:the\s*)?" + _INSTANCE + r"\s*(?:vs\.?|versus|with|and|to|against)\s*" + _INSTANCE), compare)
+    scan.take(
+        re.compile(r"\bcompare\s*(?:the\s*)?" + _INSTANCE + r"\s*(?:vs\.?|versus|with|and|to|against)\s*" + _INSTANCE),
+        compare,
+    )
     scan.take(re.compile(r"\b" + _INSTANCE + r"\s*(?:vs\.?|versus|or|against)\s*" + _INSTANCE + r"\b"), compare)
     scan.take(
         re.compile(r"\bcompare\s*(?:it\s*)?(?:with|to|against)\s*" + _INSTANCE),
@@ -236,7 +247,8 @@ def _read_constraints(scan: _Scan, catalog: Catalog) -> None:
     scan.take(
         exclude,
         lambda m: scan.found.__setitem__(
-            "exclude_families", tuple(dict.fromkeys((*scan.found.get("exclude_families", ()), *family_list(m))))  # type: ignore[misc]
+            "exclude_families",
+            tuple(dict.fromkeys((*scan.found.get("exclude_families", ()), *family_list(m)))),  # type: ignore[misc]
         ),
     )
     scan.take(
@@ -528,6 +540,8 @@ def _fields(found: dict[str, object]) -> dict[str, object]:
         # a new pin replaces the old ones rather than contradicting them
         for key in _PINS:
             fields.setdefault(key, () if key == "compare" else None)
+        if any(fields.get(k) for k in _PINS):
+            fields.setdefault("families", ())
     if fields.get("gpu") and not fields.get("gpus"):
         fields["gpus"] = 1
     return fields

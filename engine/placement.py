@@ -113,7 +113,9 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
         return [Hardware(gpu, count, 1, interconnect, None, price * count if price else None, note, None)], []
     if req.compare:
         chosen = [find_instance(catalog, name) for name in req.compare]
-        return [_instance_hardware(catalog, inst.name) for inst in chosen if catalog.gpu(inst.gpu).runtime == "cuda"], []
+        return [
+            _instance_hardware(catalog, inst.name) for inst in chosen if catalog.gpu(inst.gpu).runtime == "cuda"
+        ], []
     if req.instance:
         inst = find_instance(catalog, req.instance)
         if catalog.gpu(inst.gpu).runtime == "neuron":

@@ -59,7 +59,10 @@ def test_pinned_gpu_flags(capsys) -> None:
         (["--model", "llama-3.1-8b", "--gpu", "h1000"], "don't know the GPU"),
         (["--model", "llama-3.1-8b", "--instance", "p5.48xlarge", "--gpu", "h100"], "not both"),
         (["--model", "llama-3.1-8b", "--gpus", "2"], "--gpus needs --gpu"),
-        (["--model", "llama-3.1-8b", "--context", "4096", "--input-tokens", "4000", "--output-tokens", "500"], "exceed"),
+        (
+            ["--model", "llama-3.1-8b", "--context", "4096", "--input-tokens", "4000", "--output-tokens", "500"],
+            "exceed",
+        ),
         (["--model", "llama-3.1-8b", "--gpu-memory-utilization", "1.5"], "(0, 1]"),
         (["--context", "8192"], "which model"),
     ],

@@ -5,7 +5,19 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-FORBIDDEN = {"slack_bolt", "slack_sdk", "redis", "jinja2", "httpx", "requests", "aiohttp", "bot", "os", "time", "datetime"}
+FORBIDDEN = {
+    "slack_bolt",
+    "slack_sdk",
+    "redis",
+    "jinja2",
+    "httpx",
+    "requests",
+    "aiohttp",
+    "bot",
+    "os",
+    "time",
+    "datetime",
+}
 
 
 def test_engine_modules_import_no_adapters() -> None:

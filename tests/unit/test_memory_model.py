@@ -22,9 +22,10 @@ def test_llama_33_70b_fp8_keeps_embeddings_in_bf16(catalog: Catalog) -> None:
 
 
 def test_fp8_kv_halves_the_cache(catalog: Catalog) -> None:
-    assert served(catalog, "llama-3.1-8b", kv="fp8").kv_bytes_per_token() * 2 == served(
-        catalog, "llama-3.1-8b"
-    ).kv_bytes_per_token()
+    assert (
+        served(catalog, "llama-3.1-8b", kv="fp8").kv_bytes_per_token() * 2
+        == served(catalog, "llama-3.1-8b").kv_bytes_per_token()
+    )
 
 
 def test_mla_caches_the_latent_once_per_layer_on_every_rank(catalog: Catalog) -> None:

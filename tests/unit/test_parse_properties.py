@@ -1,0 +1,40 @@
+"""Any unicode text gives a Request or a ParseError, quickly, and nothing else."""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.catalog.loader import load_catalog
+from engine.parse import ParseError, parse_followup, parse_request
+from engine.request import Request, RequestDelta
+
+CATALOG = load_catalog()
+parse_request("warm up llama 3.3 70b fp8 8k", CATALOG)
+
+VOCAB = [
+    "llama", "3.3", "70b", "fp8", "8k", "ctx", "users", "16", "on", "g6e.12xlarge", "2x", "h100", "tp", "4",
+    "util", "0.95", "vllm", "0.19", "under", "$20/h", "only", "g6e", "exclude", "p5", "why", "not", "compare",
+    "vs", "kv", "int4", "awq", "qwen3", "32b", "8x7b", "mixtral", "max-model-len", "1m", "<@U1>", "*", "`",
+    "&amp;", "<https://x.y|z>", "start over", "twelve", "in", "out", "ttft", "ms", "tok/s", "a22b", "—", "\u0000",
+]  # fmt: skip
+text = st.one_of(
+    st.text(max_size=10_000),
+    st.lists(st.one_of(st.sampled_from(VOCAB), st.text(max_size=8)), max_size=60).map(" ".join),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text)
+def test_any_text_gives_a_request_or_a_parse_error_within_50ms(value: str) -> None:
+    for parse, kind in ((parse_request, Request), (parse_followup, RequestDelta)):
+        started = time.perf_counter()
+        try:
+            result = parse(value, CATALOG)
+        except ParseError as err:
+            assert str(err)
+        else:
+            assert isinstance(result, kind)
+        assert time.perf_counter() - started < 0.05
