@@ -1,12 +1,20 @@
-"""Render a Plan (plain data) with the Jinja views in templates/. One environment, built by the caller."""
+"""Render a Plan (plain data) with the Jinja views in templates/. One environment, built by the caller.
+
+The explanation (templates/explanation.j2) is shared by the terminal and Slack, so the
+CLI and the bot never disagree; only the emphasis markers differ.
+"""
 
 from __future__ import annotations
 
+import re
+
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from engine.advice import hints
 from engine.plan import Candidate, Plan
 
-TEMPLATE_VERSION = "1"
+#: bump when a template's output changes, so cached Slack answers are rebuilt
+TEMPLATE_VERSION = "3"
 
 
 def _gib(value: float | None) -> str:
@@ -45,6 +53,10 @@ def _layout(c: Candidate) -> str:
     return " ".join(parts)
 
 
+def _label(c: Candidate) -> str:
+    return c.instance or f"{c.gpu_count} × {short_gpu(c.gpu)}"
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=PackageLoader("templates", "."),
@@ -54,7 +66,7 @@ def build_environment() -> Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(gib=_gib, money=_money, count=_count, hardware=_hardware, layout=_layout)
+    env.filters.update(gib=_gib, money=_money, count=_count, hardware=_hardware, layout=_layout, label=_label)
     return env
 
 
@@ -63,7 +75,7 @@ def shown_candidates(plan: Plan, limit: int = 8) -> tuple[list[Candidate], list[
     picks: list[Candidate] = []
     seen: set[tuple] = set()
     for c in plan.candidates:
-        if not c.feasible:
+        if not c.feasible or not c.meets_targets:
             continue
         key = (c.gpu_id, c.gpu_count, c.nodes)
         if key in seen:
@@ -80,13 +92,31 @@ def shown_candidates(plan: Plan, limit: int = 8) -> tuple[list[Candidate], list[
             continue
         seen.add(key)
         rejected.append(c)
-    rejected.sort(key=lambda c: (c.verdict != "no_kv_room", -(c.gpu_memory_gib * c.gpu_count)))
-    return picks, rejected[:5]
+    # most instructive first: KV-limited, then too small, then unsupported hardware
+    rejected.sort(
+        key=lambda c: (c.verdict != "no_kv_room", c.kv_cache_gib_per_gpu > 0, -(c.gpu_memory_gib * c.gpu_count))
+    )
+    return picks, rejected[:3]
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def explanation(env: Environment, plan: Plan, bold=_plain, code=_plain) -> str:  # noqa: ANN001
+    """The senior engineer's paragraphs; `bold` / `code` wrap emphasis for the target surface."""
+    _, rejected = shown_candidates(plan)
+    text = env.get_template("explanation.j2").render(
+        plan=plan, top=plan.top, rejected=rejected, hints=hints(plan), b=bold, c=code
+    )
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
 def render_terminal(env: Environment, plan: Plan, limit: int = 8) -> str:
-    picks, rejected = shown_candidates(plan, limit)
-    return env.get_template("plan.txt.j2").render(plan=plan, picks=picks, rejected=rejected, top=plan.top)
+    picks, _ = shown_candidates(plan, limit)
+    return env.get_template("plan.txt.j2").render(
+        plan=plan, picks=picks, explanation=explanation(env, plan, code=lambda s: f"\n  $ {s}")
+    )
 
 
 def render_changes(env: Environment, lines: list[str]) -> str:

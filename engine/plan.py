@@ -97,6 +97,8 @@ class Candidate:
     kv_needed_gib_per_gpu: float
     headroom_gib_per_gpu: float
     batch: int
+    decode_bound: str | None  # "memory" or "compute" at the planned batch
+    gpu_bandwidth_gbps: float | None
     decode_tokens_per_s_per_user: float | None
     throughput_tokens_per_s: float | None
     ttft_s: float | None

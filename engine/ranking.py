@@ -179,8 +179,6 @@ def assess(ctx: Context, hw: Hardware, tp: int, pp: int) -> Assessment:
             budget.capacity_tokens,
             budget.batching.max_num_seqs,
         )
-    if tp > 1 and hw.interconnect == "pcie":
-        caveats.append(f"TP {tp} over PCIe: every layer's all-reduce crosses PCIe, slower than NVLink")
     if hw.nodes > 1:
         caveats.append(f"spans {hw.nodes} instances: pipeline parallel over EFA, needs a Ray cluster")
     result = Assessment(tp, pp, replicas, budget, capacity, verdict, needed, tuple(reasons), tuple(caveats), speed)
@@ -252,6 +250,8 @@ def candidate(ctx: Context, hw: Hardware, a: Assessment) -> Candidate:
         kv_needed_gib_per_gpu=a.needed,
         headroom_gib_per_gpu=binding.kv_pool - a.needed,
         batch=speed.batch if speed else 0,
+        decode_bound=speed.bound if speed else None,
+        gpu_bandwidth_gbps=hw.gpu.bandwidth_gbps,
         decode_tokens_per_s_per_user=speed.decode_tokens_per_s_per_user if speed else None,
         throughput_tokens_per_s=speed.throughput_tokens_per_s if speed else None,
         ttft_s=speed.ttft_s if speed else None,

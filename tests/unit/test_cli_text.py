@@ -39,7 +39,7 @@ def test_chat_follow_ups_say_what_changed(capsys) -> None:
     lines = ["llama 3.3 70b fp8 8k context", "what about 32k?", "nonsense words", "int4 instead"]
     assert run_chat(argparse.Namespace(json=False), lines) == 0
     out = capsys.readouterr().out
-    assert out.count("Budget") == 3
+    assert out.count("\nBudget\n") == 3
     assert "context: 8,192 → 32,768" in out
     assert "weights: fp8 → int4" in out
     assert "I couldn't tell what to change" in out

@@ -1,0 +1,31 @@
+"""Settings from the environment (pydantic-settings), read once and passed in; secrets never printed."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment. Only the Slack credentials are required to serve."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # Socket Mode only
+    redis_url: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = 3000
+    answer_cache_ttl_s: int = 24 * 3600
+    thread_ttl_days: int = 14
+    dedupe_ttl_s: int = 3600
+    rate_limit_per_minute: int = 20
+    redis_timeout_s: float = 0.5
+    redis_retry_after_s: float = 1.0
+    slack_max_retries: int = 3
+    log_level: str = "INFO"
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value else None

@@ -1,0 +1,187 @@
+"""Key-value storage for the bot: one interface, a Redis implementation, an in-memory one.
+
+Values are strings (JSON, written by bot/state.py); keys are built there too. The
+resilient wrapper keeps the bot answering when Redis is down: it falls back to the
+in-process store, logs one warning per outage, and goes back to Redis when it answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+log = logging.getLogger("headroom.store")
+
+
+class Store(Protocol):
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl_s: int) -> None: ...
+    async def set_nx(self, key: str, value: str, ttl_s: int) -> bool: ...
+    async def incr(self, key: str, ttl_s: int) -> int: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store with expiry and a size cap (oldest keys go first)."""
+
+    def __init__(self, max_keys: int = 50_000) -> None:
+        self._data: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._max_keys = max_keys
+
+    def _live(self, key: str) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] < time.monotonic():
+            del self._data[key]
+            return None
+        return item[0]
+
+    def _put(self, key: str, value: str, ttl_s: int) -> None:
+        self._data[key] = (value, time.monotonic() + ttl_s)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max_keys:
+            self._data.popitem(last=False)
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        self._put(key, value, ttl_s)
+
+    async def set_nx(self, key: str, value: str, ttl_s: int) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._put(key, value, ttl_s)
+        return True
+
+    async def incr(self, key: str, ttl_s: int) -> int:
+        current = self._live(key)
+        value = int(current or 0) + 1
+        if current is None:
+            self._put(key, str(value), ttl_s)
+        else:
+            self._data[key] = (str(value), self._data[key][1])
+        return value
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisStore:
+    """Redis (or ElastiCache) through redis-py's asyncio client, with short timeouts."""
+
+    def __init__(self, url: str, timeout_s: float = 0.5, prefix: str = "headroom:") -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
+        )
+        self._prefix = prefix
+
+    async def get(self, key: str) -> str | None:
+        return await self._redis.get(self._prefix + key)
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        await self._redis.set(self._prefix + key, value, ex=ttl_s)
+
+    async def set_nx(self, key: str, value: str, ttl_s: int) -> bool:
+        return bool(await self._redis.set(self._prefix + key, value, ex=ttl_s, nx=True))
+
+    async def incr(self, key: str, ttl_s: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._prefix + key)
+            pipe.expire(self._prefix + key, ttl_s, nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class ResilientStore:
+    """Redis first; on any Redis error, the local store (and a warning), retried after a pause."""
+
+    def __init__(self, primary: Store, local: MemoryStore | None = None, retry_after_s: float = 1.0) -> None:
+        self.primary = primary
+        self.local = local or MemoryStore()
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
+        self.outages = 0
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        if not self.degraded:
+            self.outages += 1
+            log.warning("redis unavailable (%s: %s); answering from the local store", operation, type(exc).__name__)
+        self._down_until = time.monotonic() + self._retry_after_s
+
+    async def _try(self, operation: str, call):  # noqa: ANN001, ANN202 - thin dispatch helper
+        if self.degraded:
+            return _FAILED
+        try:
+            result = await call()
+        except Exception as exc:  # noqa: BLE001 - any Redis failure means: use the local store
+            self._failed(operation, exc)
+            return _FAILED
+        if self.outages and self._down_until:
+            log.info("redis is back")
+            self._down_until = 0.0
+        return result
+
+    async def get(self, key: str) -> str | None:
+        value = await self._try("get", lambda: self.primary.get(key))
+        if value is _FAILED or value is None:
+            return await self.local.get(key)
+        return value
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        await self.local.set(key, value, ttl_s)
+        await self._try("set", lambda: self.primary.set(key, value, ttl_s))
+
+    async def set_nx(self, key: str, value: str, ttl_s: int) -> bool:
+        first = await self._try("set_nx", lambda: self.primary.set_nx(key, value, ttl_s))
+        if first is _FAILED:
+            return await self.local.set_nx(key, value, ttl_s)
+        await self.local.set(key, value, ttl_s)
+        return bool(first)
+
+    async def incr(self, key: str, ttl_s: int) -> int:
+        value = await self._try("incr", lambda: self.primary.incr(key, ttl_s))
+        return await self.local.incr(key, ttl_s) if value is _FAILED else int(value)
+
+    async def ping(self) -> bool:
+        try:
+            ok = await self.primary.ping()
+        except Exception as exc:  # noqa: BLE001
+            self._failed("ping", exc)
+            return False
+        self._down_until = 0.0
+        return ok
+
+    async def close(self) -> None:
+        await self.primary.close()
+
+
+_FAILED = object()
+
+
+def build_store(redis_url: str | None, timeout_s: float = 0.5, retry_after_s: float = 1.0) -> Store:
+    """Redis when REDIS_URL is set (resilient), otherwise in-memory (logged: state is per process)."""
+    if not redis_url:
+        log.info("REDIS_URL is not set: using an in-memory store (cache and threads live in this process only)")
+        return MemoryStore()
+    log.info("using Redis for cache, threads and de-duplication")
+    return ResilientStore(RedisStore(redis_url, timeout_s), retry_after_s=retry_after_s)
