@@ -98,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask, then follow up ('what about 32k?', 'int4 instead', 'only g6e', 'start over'). Ctrl-D ends.",
     )
     chat.add_argument("--json", action="store_true", help="print each plan as JSON instead of a table")
+    serve = sub.add_parser(
+        "serve",
+        help="run the Slack bot",
+        description="Run the Slack bot: HTTP (Events API, /slack/events) or --socket (Socket Mode, for local use). "
+        "Reads SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, REDIS_URL, SLACK_API_URL, PORT.",
+    )
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    serve.add_argument("--socket", action="store_true", help="Socket Mode instead of HTTP (needs SLACK_APP_TOKEN)")
     return parser
 
 
@@ -229,6 +238,29 @@ def _prompted(interactive: bool) -> Iterable[str]:
             return
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Start the bot; missing credentials are a clear message and exit 2, not a traceback."""
+    import asyncio
+
+    import uvicorn
+
+    from bot.logs import configure_logging
+    from bot.server import MissingSettings, create_app, run_socket_mode
+    from bot.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        if args.socket:
+            asyncio.run(run_socket_mode(settings))
+            return EXIT_OK
+        app = create_app(settings)
+    except MissingSettings as exc:
+        return _fail(str(exc))
+    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_config=None, timeout_graceful_shutdown=30)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -236,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_plan(args)
     if args.command == "chat":
         return run_chat(args)
+    if args.command == "serve":
+        return run_serve(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -95,11 +95,10 @@ class RedisStore:
         return bool(await self._redis.set(self._prefix + key, value, ex=ttl_s, nx=True))
 
     async def incr(self, key: str, ttl_s: int) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self._prefix + key)
-            pipe.expire(self._prefix + key, ttl_s, nx=True)
-            value, _ = await pipe.execute()
-        return int(value)
+        value = int(await self._redis.incr(self._prefix + key))
+        if value == 1:  # first hit of the window starts its clock (EXPIRE NX needs Redis 7)
+            await self._redis.expire(self._prefix + key, ttl_s)
+        return value
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -1,0 +1,104 @@
+"""From a Slack message (and the thread it is in) to the reply: parse, plan, render, cache.
+
+Independent of Bolt: listeners hand it text and thread state, it hands back a Message
+and the request to remember for the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from jinja2 import Environment
+from pydantic import ValidationError
+
+from bot.blocks import Message, answer_message, check_limits, error_message, help_message
+from bot.render import TEMPLATE_VERSION
+from bot.state import BotState, ThreadState
+from engine.catalog.loader import Catalog
+from engine.conversation import changes, follow_up
+from engine.errors import HeadroomError, InvalidRequest
+from engine.parse import ParseError, parse_request
+from engine.ranking import plan as make_plan
+from engine.request import Request
+
+log = logging.getLogger("headroom.answer")
+
+_HELP_WORDS = {"", "help", "?", "hi", "hello", "hey", "usage"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: Message
+    request: Request | None  # remember for the thread (None: keep what the thread had)
+    top: str | None
+    cached: bool = False
+    kind: str = "answer"  # answer | error | help
+
+
+class Answerer:
+    def __init__(self, catalog: Catalog, env: Environment, state: BotState) -> None:
+        self.catalog = catalog
+        self.env = env
+        self.state = state
+
+    async def respond(self, text: str, thread: ThreadState | None) -> Outcome:
+        """A new question, or a follow-up when the thread already has a request."""
+        if text.strip().lower() in _HELP_WORDS:
+            return Outcome(help_message(), None, None, kind="help")
+        try:
+            if thread is None:
+                request = parse_request(text, self.catalog)
+            else:
+                request = self._follow_or_restart(text, thread)
+        except (ParseError, InvalidRequest, ValidationError) as exc:
+            return self._error(exc)
+        return await self.replan(request, thread)
+
+    def _follow_or_restart(self, text: str, thread: ThreadState) -> Request:
+        try:
+            return follow_up(text, thread.request, thread.top, self.catalog)
+        except ParseError:
+            # not a change to the last request: maybe a whole new question in the same thread
+            return parse_request(text, self.catalog)
+
+    async def replan(self, request: Request, previous: ThreadState | None, more: bool = False) -> Outcome:
+        """Plan (from the cache when this exact request was answered before) and say what changed."""
+        key = self.state.answer_key(request, self.catalog.digest, TEMPLATE_VERSION, "more" if more else "")
+        is_follow_up = previous is not None and previous.request != request
+        cached = await self.state.cached_answer(key)
+        if cached and not is_follow_up:
+            return Outcome(Message.from_json(cached["message"]), request, cached.get("top"), cached=True)
+        try:
+            plan = make_plan(request, self.catalog)
+        except (HeadroomError, ValidationError) as exc:
+            return self._error(exc)
+        top = plan.top.instance if plan.top else None
+        delta = self._changes(previous, plan) if is_follow_up and previous else None
+        message = answer_message(self.env, plan, request, delta, more)
+        check_limits(message.blocks)
+        if message.fallback_blocks:
+            check_limits(message.fallback_blocks)
+        if not delta:
+            await self.state.save_answer(key, {"message": message.to_json(), "top": top})
+        return Outcome(message, request, top)
+
+    def _changes(self, previous: ThreadState, plan) -> list[str] | None:  # noqa: ANN001
+        try:
+            before = make_plan(previous.request, self.catalog)
+        except (HeadroomError, ValidationError):
+            return None
+        return changes(before, plan) or ["nothing in the answer changed"]
+
+    @staticmethod
+    def _error(exc: Exception) -> Outcome:
+        if isinstance(exc, ParseError):
+            message = error_message(str(exc), exc.suggestions, exc.understood)
+        elif isinstance(exc, InvalidRequest):
+            message = error_message(str(exc), exc.suggestions)
+        elif isinstance(exc, ValidationError):
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            message = error_message(f"That doesn't add up: {problems}")
+        else:
+            message = error_message(str(exc))
+        return Outcome(message, None, None, kind="error")

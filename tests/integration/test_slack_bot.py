@@ -1,0 +1,204 @@
+"""The Slack bot end to end: real ASGI app over HTTP, real Redis, a fake Slack Web API that records calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.conftest import Bot, new_ts, unique_channel
+from tests.integration.servers import wait_until
+
+ASK = "<@UHEADROOM> llama 3.3 70b fp8 8k context"
+
+
+@pytest.fixture(autouse=True)
+def every_payload_within_slack_limits(bot: Bot) -> Iterator[None]:
+    """The fake Slack checks each chat.postMessage with slack_sdk's block models and the limits."""
+    yield
+    assert bot.slack.block_errors == []
+
+
+def posted(bot: Bot, channel: str, count: int = 1, timeout: float = 10.0) -> list:
+    return wait_until(
+        lambda: (found := bot.slack.of("chat.postMessage", channel=channel)) and len(found) >= count and found, timeout
+    )
+
+
+def answer_text(call) -> str:  # noqa: ANN001
+    blocks = call.payload["blocks"]
+    return call.payload["text"] + "\n" + json.dumps(blocks)
+
+
+def mention(bot: Bot, channel: str, text: str = ASK, ts: str | None = None, thread_ts: str | None = None, **kw):  # noqa: ANN003, ANN201
+    event = {"type": "app_mention", "user": "U1", "text": text, "ts": ts or new_ts(), "channel": channel}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return bot.event(event, **kw), event
+
+
+def test_a_mention_gets_one_threaded_answer_naming_the_top_instance(bot: Bot) -> None:
+    channel = unique_channel()
+    response, event = mention(bot, channel)
+    assert response.status_code == 200
+    (call,) = posted(bot, channel)
+    assert call.payload["thread_ts"] == event["ts"]
+    assert "g7e.2xlarge" in call.payload["text"]
+    assert any(b["type"] == "table" for b in call.payload["blocks"])
+    time.sleep(0.3)
+    assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1
+    assert not bot.slack.block_errors
+
+
+def test_a_thread_follow_up_replans_and_says_what_changed(bot: Bot) -> None:
+    channel = unique_channel()
+    _, event = mention(bot, channel)
+    posted(bot, channel)
+    follow = {"type": "message", "channel_type": "channel", "user": "U1", "text": "what about 32k?",
+              "ts": new_ts(), "thread_ts": event["ts"], "channel": channel}  # fmt: skip
+    assert bot.event(follow).status_code == 200
+    calls = posted(bot, channel, 2)
+    reply = answer_text(calls[1])
+    assert calls[1].payload["thread_ts"] == event["ts"]
+    assert "32k context" in reply and "What changed" in reply and "32,768" in reply
+
+
+def test_messages_in_threads_headroom_did_not_answer_get_silence(bot: Bot) -> None:
+    channel = unique_channel()
+    chatter = {"type": "message", "channel_type": "channel", "user": "U1", "text": "what about 32k?",
+               "ts": new_ts(), "thread_ts": new_ts(), "channel": channel}  # fmt: skip
+    assert bot.event(chatter).status_code == 200
+    time.sleep(0.5)
+    assert not bot.slack.of("chat.postMessage", channel=channel)
+
+
+def test_a_slash_command_is_acknowledged_fast_and_answered(bot: Bot) -> None:
+    channel = unique_channel()
+    started = time.monotonic()
+    response = bot.command("qwen2.5 72b bf16 32k 20 users", channel)
+    assert response.status_code == 200 and time.monotonic() - started < 3
+    (call,) = posted(bot, channel)
+    assert "Qwen2.5 72B" in call.payload["text"]
+
+
+def test_just_me_answers_only_the_asker(bot: Bot) -> None:
+    channel = unique_channel()
+    assert bot.command("llama 3.1 8b just me", channel).status_code == 200
+    hook = wait_until(lambda: [c for c in bot.slack.of("response_url") if "Llama 3.1 8B" in c.payload.get("text", "")])
+    assert hook[-1].payload["response_type"] == "ephemeral"
+    assert not bot.slack.of("chat.postMessage", channel=channel)
+
+
+def test_a_button_click_replans_into_the_thread(bot: Bot) -> None:
+    channel = unique_channel()
+    _, event = mention(bot, channel)
+    (first,) = posted(bot, channel)
+    actions = next(b for b in first.payload["blocks"] if b["type"] == "actions")
+    button = next(e for e in actions["elements"] if e["text"]["text"] == "32k context")
+    assert bot.click(button["value"], channel, "1700000000.000100", event["ts"], button["action_id"]).status_code == 200
+    calls = posted(bot, channel, 2)
+    assert calls[1].payload["thread_ts"] == event["ts"]
+    assert "32k context" in calls[1].payload["text"]
+
+
+def test_retries_and_double_delivery_give_one_answer(bot: Bot) -> None:
+    channel = unique_channel()
+    ts = new_ts()
+    _, _ = mention(bot, channel, ts=ts, event_id="EvRetryOnce")
+    mention(
+        bot,
+        channel,
+        ts=ts,
+        event_id="EvRetryOnce",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    as_message = {"type": "message", "channel_type": "channel", "user": "U1", "text": ASK, "ts": ts, "channel": channel}
+    bot.event(as_message, event_id="EvAsMessage")
+    posted(bot, channel)
+    time.sleep(0.5)
+    assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1
+
+
+def test_forged_or_stale_signatures_get_401_and_nothing_is_posted(bot: Bot) -> None:
+    channel = unique_channel()
+    forged, _ = mention(bot, channel, secret="not-the-secret")
+    stale, _ = mention(bot, channel, timestamp=int(time.time()) - 600)
+    assert (forged.status_code, stale.status_code) == (401, 401)
+    time.sleep(0.3)
+    assert not bot.slack.of("chat.postMessage", channel=channel)
+
+
+def test_user_text_is_never_echoed_as_a_broadcast(bot: Bot) -> None:
+    channel = unique_channel()
+    mention(bot, channel, text="<@UHEADROOM> <!channel> <!here> frobnicate <b>&amp; 8k")
+    (call,) = posted(bot, channel)
+    raw = json.dumps(call.payload)
+    assert "<!channel>" not in raw and "<!here>" not in raw and "<b>" not in raw
+    assert "&lt;b&gt;" in raw or "frobnicate" in raw
+
+
+def test_answers_keep_coming_while_redis_is_down(bot: Bot, redis_server) -> None:  # noqa: ANN001
+    channel = unique_channel()
+    redis_server.stop()
+    try:
+        assert bot.http.get("/readyz").status_code == 503
+        assert bot.http.get("/healthz").status_code == 200
+        mention(bot, channel)
+        (call,) = posted(bot, channel)
+        assert "g7e.2xlarge" in call.payload["text"]
+    finally:
+        redis_server.start()
+    wait_until(lambda: bot.http.get("/readyz").status_code == 200, timeout=10)
+
+
+def test_a_429_from_slack_delays_but_does_not_lose_the_answer(bot: Bot) -> None:
+    channel = unique_channel()
+    bot.slack.rate_limit_next = 1
+    started = time.monotonic()
+    mention(bot, channel)
+    (call,) = posted(bot, channel, timeout=15)
+    limited = [c for c in bot.slack.of("429:chat.postMessage") if c.payload.get("channel") == channel]
+    assert limited and call.at - limited[0].at >= 1.0  # waited for Retry-After
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_refused_table_falls_back_to_a_text_ranking(bot: Bot) -> None:
+    channel = unique_channel()
+    bot.slack.reject_tables = True
+    try:
+        mention(bot, channel)
+        (call,) = posted(bot, channel)
+    finally:
+        bot.slack.reject_tables = False
+    assert not any(b["type"] == "table" for b in call.payload["blocks"])
+    assert "g7e.2xlarge" in json.dumps(call.payload["blocks"])
+    (refused,) = [c for c in bot.slack.of("refused:chat.postMessage") if c.payload.get("channel") == channel]
+    assert any(b["type"] == "table" for b in refused.payload["blocks"])
+
+
+def test_dms_are_answered_and_follow_ups_need_no_mention(bot: Bot) -> None:
+    channel = "D" + unique_channel()[1:]
+    first = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "U1",
+        "text": "llama 3.1 8b",
+        "ts": new_ts(),
+        "channel": channel,
+    }
+    bot.event(first)
+    posted(bot, channel)
+    bot.event({**first, "text": "int4 instead", "ts": new_ts()})
+    calls = posted(bot, channel, 2)
+    assert "INT4" in calls[1].payload["text"]
+
+
+def test_app_home_shows_how_to_ask_and_data_freshness(bot: Bot) -> None:
+    user = "UHOME" + unique_channel()[1:6]
+    bot.event({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"})
+    (call,) = wait_until(lambda: bot.slack.of("views.publish", user_id=user))
+    view = call.payload["view"] if isinstance(call.payload["view"], dict) else json.loads(call.payload["view"])
+    text = json.dumps(view)
+    assert "Data as of" in text and "2026-07-20" in text and "llama 3.3 70b fp8 8k context" in text

@@ -1,0 +1,104 @@
+"""Block Kit answers: within Slack's limits, escaped, with a fallback; the golden answer."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.blocks import BlockLimitError, answer_message, check_limits, error_message, escape, home_view
+from bot.render import build_environment
+from engine.catalog.loader import Catalog
+from engine.parse import parse_request
+from engine.ranking import plan
+
+GOLDEN = Path(__file__).parents[1] / "golden" / "llama-3.3-70b-fp8-8k.json"
+ENV = build_environment()
+
+
+def message_for(catalog: Catalog, text: str, more: bool = False):  # noqa: ANN201
+    request = parse_request(text, catalog)
+    return answer_message(ENV, plan(request, catalog), request, more=more)
+
+
+def slack_text(blocks: list[dict]) -> str:
+    """How the golden answer reads in Slack, for the README."""
+    lines = []
+    for block in blocks:
+        if block["type"] == "header":
+            lines.append(f"# {block['text']['text']}")
+        elif block["type"] == "section":
+            lines.append(block["text"]["text"])
+        elif block["type"] == "table":
+            lines += [" | ".join(cell["text"] for cell in row) for row in block["rows"]]
+        elif block["type"] == "context":
+            lines += [e["text"] for e in block["elements"]]
+        elif block["type"] == "actions":
+            lines.append("[" + "] [".join(e["text"]["text"] for e in block["elements"]) + "]")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def test_golden_answer_for_llama_70b_fp8_8k(catalog: Catalog) -> None:
+    message = message_for(catalog, "llama 3.3 70b fp8 8k context")
+    got = {"text": message.text, "blocks": message.blocks}
+    if os.environ.get("HEADROOM_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n")
+        GOLDEN.with_suffix(".txt").write_text(slack_text(message.blocks))
+    assert got == json.loads(GOLDEN.read_text())
+    assert GOLDEN.with_suffix(".txt").read_text() == slack_text(message.blocks)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "llama 3.3 70b fp8 8k context",
+        "deepseek r1 fp8 128k 64 users",
+        "405b bf16 only p5",
+        "70b fp8 8k 16 users under $1/h",
+        "qwen3 235b a22b fp8 32k max concurrency",
+        "gemma 3 27b on 2x h100 tp 2",
+    ],
+)
+def test_answers_are_within_slack_limits_with_and_without_the_table(catalog: Catalog, text: str) -> None:
+    for more in (False, True):
+        message = message_for(catalog, text, more)
+        check_limits(message.blocks)
+        check_limits(message.fallback_blocks)
+        assert message.text and len(message.text) < 500
+        assert not any(b["type"] == "table" for b in message.fallback_blocks)
+
+
+def test_show_more_lists_more_instances(catalog: Catalog) -> None:
+    short = message_for(catalog, "llama 3.1 8b")
+    long = message_for(catalog, "llama 3.1 8b", more=True)
+    rows = lambda m: len(next(b for b in m.blocks if b["type"] == "table")["rows"])  # noqa: E731
+    assert rows(long) > rows(short) == 9
+    assert not any(
+        e["action_id"] == "replan_more" for b in long.blocks if b["type"] == "actions" for e in b["elements"]
+    )
+
+
+def test_user_text_is_escaped_in_error_replies() -> None:
+    message = error_message("I don't know '<!channel> & <b>'", ["a<b"], {"weights": "<fp8>"})
+    raw = json.dumps(message.blocks) + message.text
+    assert "<!channel>" not in raw and "&lt;!channel&gt; &amp; &lt;b&gt;" in raw and "&lt;fp8&gt;" in raw
+    assert escape("a & <b>") == "a &amp; &lt;b&gt;"
+
+
+def test_limit_checker_refuses_what_slack_refuses() -> None:
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+    with pytest.raises(BlockLimitError):
+        check_limits([section] * 51)
+    with pytest.raises(BlockLimitError):
+        check_limits([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}])
+    with pytest.raises(BlockLimitError):
+        check_limits([{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}])
+    check_limits([section] * 50)
+
+
+def test_home_view_fits_and_shows_data_dates(catalog: Catalog) -> None:
+    view = home_view(catalog)
+    assert catalog.as_of["prices"] in json.dumps(view)
