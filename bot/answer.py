@@ -13,6 +13,7 @@ from jinja2 import Environment
 from pydantic import ValidationError
 
 from bot.blocks import Message, answer_message, check_limits, error_message, help_message
+from bot.metrics import Metrics
 from bot.render import TEMPLATE_VERSION
 from bot.state import BotState, ThreadState
 from engine.catalog.loader import Catalog
@@ -37,10 +38,11 @@ class Outcome:
 
 
 class Answerer:
-    def __init__(self, catalog: Catalog, env: Environment, state: BotState) -> None:
+    def __init__(self, catalog: Catalog, env: Environment, state: BotState, metrics: Metrics | None = None) -> None:
         self.catalog = catalog
         self.env = env
         self.state = state
+        self.metrics = metrics or Metrics()
 
     async def respond(self, text: str, thread: ThreadState | None) -> Outcome:
         """A new question, or a follow-up when the thread already has a request."""
@@ -68,17 +70,20 @@ class Answerer:
         is_follow_up = previous is not None and previous.request != request
         cached = await self.state.cached_answer(key)
         if cached and not is_follow_up:
+            self.metrics.cache.labels("hit").inc()
             return Outcome(Message.from_json(cached["message"]), request, cached.get("top"), cached=True)
+        self.metrics.cache.labels("miss").inc()
         try:
-            plan = make_plan(request, self.catalog)
+            with self.metrics.planning_seconds.time():
+                plan = make_plan(request, self.catalog)
+                top = plan.top.instance if plan.top else None
+                delta = self._changes(previous, plan) if is_follow_up and previous else None
+                message = answer_message(self.env, plan, request, delta, more)
+                check_limits(message.blocks)
+                if message.fallback_blocks:
+                    check_limits(message.fallback_blocks)
         except (HeadroomError, ValidationError) as exc:
             return self._error(exc)
-        top = plan.top.instance if plan.top else None
-        delta = self._changes(previous, plan) if is_follow_up and previous else None
-        message = answer_message(self.env, plan, request, delta, more)
-        check_limits(message.blocks)
-        if message.fallback_blocks:
-            check_limits(message.fallback_blocks)
         if not delta:
             await self.state.save_answer(key, {"message": message.to_json(), "top": top})
         return Outcome(message, request, top)

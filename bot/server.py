@@ -1,20 +1,27 @@
-"""The ASGI app: Bolt's async adapter on /slack/events, plus /healthz and /readyz. One composition root."""
+"""The ASGI app: Bolt's async adapter on /slack/events, plus /healthz, /readyz and /metrics.
+
+`build_components` is the one composition root: tests, `headroom serve`, Socket Mode and
+the production factory (`uvicorn --factory bot.server:asgi`) all wire the bot through it.
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.answer import Answerer
+from bot.metrics import Metrics
 from bot.render import build_environment
 from bot.settings import Settings
-from bot.slack_app import build_slack_app
+from bot.slack_app import SlackBot, build_slack_app
 from bot.state import BotState
 from bot.store import MemoryStore, Store, build_store
 from engine.catalog.loader import load_catalog
@@ -40,48 +47,73 @@ def require_slack_credentials(settings: Settings, socket_mode: bool = False) -> 
         )
 
 
-def build_components(settings: Settings, store: Store | None = None):  # noqa: ANN201 - a tuple of parts
-    """Wire the bot's parts: catalog, templates, store, state, answerer, Bolt app."""
+@dataclass
+class Components:
+    store: Store
+    slack_app: AsyncApp
+    bot: SlackBot
+    metrics: Metrics
+
+
+def build_components(settings: Settings, store: Store | None = None) -> Components:
+    """Wire the bot's parts: catalog, templates, store, state, answerer, Bolt app, metrics."""
     catalog = load_catalog()
     model_index(catalog)  # build the name index before the first request
-    store = store or build_store(settings.redis_url, settings.redis_timeout_s, settings.redis_retry_after_s)
+    metrics = Metrics()
+    store = store or build_store(
+        settings.redis_url,
+        settings.redis_timeout_s,
+        settings.redis_retry_after_s,
+        on_error=lambda operation: metrics.redis_errors.labels(operation).inc(),
+    )
     state = BotState(store, settings)
-    answerer = Answerer(catalog, build_environment(), state)
-    return store, build_slack_app(settings, state, answerer)
+    answerer = Answerer(catalog, build_environment(), state, metrics)
+    slack_app, bot = build_slack_app(settings, state, answerer, metrics)
+    return Components(store, slack_app, bot, metrics)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     settings = settings or Settings()
     require_slack_credentials(settings)
-    store, slack_app = build_components(settings, store)
-    handler = AsyncSlackRequestHandler(slack_app)
+    parts = build_components(settings, store)
+    handler = AsyncSlackRequestHandler(parts.slack_app)
 
-    async def events(request: Request):  # noqa: ANN202
+    async def events(request: Request) -> Response:
         return await handler.handle(request)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        if isinstance(store, MemoryStore):
+        if isinstance(parts.store, MemoryStore):
             return JSONResponse({"status": "ready", "store": "memory"})
-        if await store.ping():
+        if await parts.store.ping():
             return JSONResponse({"status": "ready", "store": "redis"})
         return JSONResponse({"status": "degraded", "store": "redis", "redis": "unreachable"}, status_code=503)
 
+    async def metrics(_: Request) -> Response:
+        body, content_type = parts.metrics.render()
+        return Response(body, media_type=content_type)
+
     @asynccontextmanager
     async def lifespan(_: Starlette):  # noqa: ANN202
-        log.info(
-            "headroom ready: %d models, %d instance types", len(load_catalog().models), len(load_catalog().instances)
-        )
+        catalog = load_catalog()
+        log.info("headroom ready: %d models, %d instance types", len(catalog.models), len(catalog.instances))
         yield
-        await store.close()
+        # uvicorn has stopped taking requests and waited for open ones; acked answers may still be running
+        pending = parts.bot.inflight.count
+        if pending:
+            log.info("shutting down: finishing %d answers in flight", pending)
+        if not await parts.bot.inflight.drain(settings.shutdown_grace_s):
+            log.warning("shutdown grace ran out with %d answers in flight", parts.bot.inflight.count)
+        await parts.store.close()
 
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -92,12 +124,12 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     require_slack_credentials(settings, socket_mode=True)
-    _, slack_app = build_components(settings)
-    await AsyncSocketModeHandler(slack_app, settings.secret("slack_app_token")).start_async()
+    parts = build_components(settings)
+    await AsyncSocketModeHandler(parts.slack_app, settings.secret("slack_app_token")).start_async()
 
 
 def asgi() -> Starlette:
-    """Factory for `uvicorn --factory bot.server:asgi` (production command)."""
+    """Factory for `uvicorn --factory bot.server:asgi`."""
     from bot.logs import configure_logging
 
     settings = Settings()

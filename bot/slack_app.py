@@ -7,6 +7,7 @@ ack() first, so slow work never delays Slack's 3-second deadline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -23,6 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answerer, Outcome
 from bot.blocks import Message, error_message, home_view
+from bot.logs import REQUEST_ID
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.state import BotState, ThreadState
 from engine.request import Request
@@ -35,26 +38,65 @@ _TOO_FAST = "You're asking faster than I can plan; give me a minute and ask agai
 DM_ROOT = "dm"
 
 
-def build_web_client(settings: Settings) -> AsyncWebClient:
+def _counted(handler_class: type, reason: str, metrics: Metrics, **kwargs):  # noqa: ANN003, ANN202
+    """A slack_sdk retry handler that also counts its retries."""
+
+    class Counted(handler_class):  # type: ignore[misc, valid-type]
+        async def prepare_for_next_attempt_async(self, **kw):  # noqa: ANN003, ANN202
+            metrics.slack_retries.labels(reason).inc()
+            return await super().prepare_for_next_attempt_async(**kw)
+
+    return Counted(**kwargs)
+
+
+def build_web_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
     """Web API client pointed at SLACK_API_URL, retrying rate limits (Retry-After) and server errors."""
     return AsyncWebClient(
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=settings.slack_max_retries),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            _counted(AsyncConnectionErrorRetryHandler, "connection", metrics, max_retry_count=2),
+            _counted(AsyncRateLimitErrorRetryHandler, "rate_limited", metrics, max_retry_count=settings.slack_max_retries),
+            _counted(AsyncServerErrorRetryHandler, "server_error", metrics, max_retry_count=2),
         ],
     )
+
+
+class InFlight:
+    """Counts answers being worked on, so shutdown can wait for them (Slack won't resend an acked event)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __enter__(self) -> InFlight:
+        self.count += 1
+        self._idle.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
 
 class SlackBot:
     """Holds the answerer and state; `register` wires its handlers into a Bolt app."""
 
-    def __init__(self, settings: Settings, state: BotState, answerer: Answerer) -> None:
+    def __init__(self, settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics) -> None:
         self.settings = settings
         self.state = state
         self.answerer = answerer
+        self.metrics = metrics
+        self.inflight = InFlight()
 
     # --- posting ------------------------------------------------------------------------------
 
@@ -66,6 +108,7 @@ class SlackBot:
         try:
             response = await client.chat_postMessage(blocks=message.blocks, **kwargs)
         except SlackApiError as exc:
+            self.metrics.slack_errors.labels("chat.postMessage", str(exc.response.get("error"))).inc()
             if exc.response.get("error") != "invalid_blocks" or not message.fallback_blocks:
                 raise
             log.info("table block refused (%s); posting the fallback layout", exc.response.get("error"))
@@ -73,16 +116,28 @@ class SlackBot:
         return response.get("ts")
 
     async def _answer(
-        self, client: AsyncWebClient, channel: str, user: str | None, text: str, thread_key: str,
+        self, surface: str, client: AsyncWebClient, channel: str, user: str | None, text: str, thread_key: str,
         reply_thread: str | None, known_thread: ThreadState | None = None,
     ) -> None:  # fmt: skip
-        if not await self.state.allow(user):
-            await self.post(client, channel, error_message(_TOO_FAST), reply_thread)
-            return
-        thread = known_thread or await self.state.thread(channel, thread_key)
-        outcome = await self.answerer.respond(text, thread)
-        await self.post(client, channel, outcome.message, reply_thread)
-        await self._remember(channel, thread_key, outcome)
+        with self.inflight:
+            if not await self.state.allow(user):
+                self.metrics.requests.labels(surface, "rate_limited").inc()
+                await self.post(client, channel, error_message(_TOO_FAST), reply_thread)
+                return
+            thread = known_thread or await self.state.thread(channel, thread_key)
+            outcome = await self.answerer.respond(text, thread)
+            await self.post(client, channel, outcome.message, reply_thread)
+            await self._remember(channel, thread_key, outcome)
+            self.metrics.requests.labels(surface, outcome.kind).inc()
+            log.info("answered %s in %s", surface, channel, extra={"outcome": outcome.kind, "cached": outcome.cached})
+
+    async def _first(self, surface: str, event_id: str | None, channel: str, ts: str) -> bool:
+        REQUEST_ID.set(event_id or f"{channel}:{ts}")
+        if await self.state.first_delivery(event_id, channel, ts):
+            return True
+        self.metrics.duplicates.inc()
+        self.metrics.requests.labels(surface, "duplicate").inc()
+        return False
 
     async def _remember(self, channel: str, thread_key: str, outcome: Outcome) -> None:
         if outcome.request is not None:
@@ -92,10 +147,10 @@ class SlackBot:
 
     async def on_mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
         channel, ts = event["channel"], event["ts"]
-        if not await self.state.first_delivery(body.get("event_id"), channel, ts):
+        if not await self._first("mention", body.get("event_id"), channel, ts):
             return
         thread_ts = event.get("thread_ts") or ts
-        await self._answer(client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
+        await self._answer("mention", client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
 
     async def on_message(self, event: dict, body: dict, client: AsyncWebClient, context: dict) -> None:
         if event.get("subtype") in _SKIP_SUBTYPES or event.get("bot_id"):
@@ -117,20 +172,28 @@ class SlackBot:
             if thread is None:
                 return  # a thread headroom has not answered: stay silent
             thread_key, reply_thread = thread_ts, thread_ts
-        if not await self.state.first_delivery(body.get("event_id"), channel, ts):
+        surface = "dm" if is_dm else "thread"
+        if not await self._first(surface, body.get("event_id"), channel, ts):
             return
-        await self._answer(client, channel, event.get("user"), text, thread_key, reply_thread, thread)
+        await self._answer(surface, client, channel, event.get("user"), text, thread_key, reply_thread, thread)
 
     async def on_command(self, ack, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         await ack()
+        REQUEST_ID.set(command.get("trigger_id"))
+        with self.inflight:
+            await self._command(command, respond, client)
+
+    async def _command(self, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         text = command.get("text", "")
         private = bool(_PRIVATE.search(text))
         text = _PRIVATE.sub(" ", text).strip()
         channel, user = command.get("channel_id"), command.get("user_id")
         if not await self.state.allow(user):
+            self.metrics.requests.labels("command", "rate_limited").inc()
             await respond(response_type="ephemeral", text=_TOO_FAST)
             return
         outcome = await self.answerer.respond(text, None)
+        self.metrics.requests.labels("command", outcome.kind).inc()
         message = outcome.message
         if private or outcome.kind != "answer":
             await respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
@@ -147,6 +210,11 @@ class SlackBot:
 
     async def on_button(self, ack, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         await ack()
+        REQUEST_ID.set(action.get("action_ts"))
+        with self.inflight:
+            await self._button(body, action, client, respond)
+
+    async def _button(self, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         try:
             value = json.loads(action.get("value", ""))
             request = Request.model_validate(value["r"])
@@ -158,6 +226,7 @@ class SlackBot:
         thread_ts = container.get("thread_ts") or container.get("message_ts")
         previous = await self.state.thread(channel, thread_ts) if channel and thread_ts else None
         outcome = await self.answerer.replan(request, previous, more=bool(value.get("more")))
+        self.metrics.requests.labels("button", outcome.kind).inc()
         if container.get("is_ephemeral") or not channel:
             await respond(
                 response_type="ephemeral",
@@ -173,6 +242,7 @@ class SlackBot:
         if event.get("tab", "home") != "home":
             return
         await client.views_publish(user_id=event["user"], view=home_view(self.answerer.catalog))
+        self.metrics.requests.labels("home", "answer").inc()
 
     def register(self, app: AsyncApp) -> AsyncApp:
         app.event("app_mention")(self.on_mention)
@@ -184,15 +254,18 @@ class SlackBot:
         @app.error
         async def on_error(error: Exception, body: dict) -> None:
             kind = body.get("event", {}).get("type") or body.get("type") or body.get("command")
+            self.metrics.requests.labels(str(kind), "failed").inc()
             log.error("listener failed for %s: %s", kind, error, exc_info=error)
 
         return app
 
 
-def build_slack_app(settings: Settings, state: BotState, answerer: Answerer) -> AsyncApp:
+def build_slack_app(settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics) -> tuple[AsyncApp, SlackBot]:
     app = AsyncApp(
-        client=build_web_client(settings),
+        client=build_web_client(settings, metrics),
         signing_secret=settings.secret("slack_signing_secret"),
         process_before_response=False,
     )
-    return SlackBot(settings, state, answerer).register(app)
+    bot = SlackBot(settings, state, answerer, metrics)
+    bot.register(app)
+    return app, bot

@@ -110,8 +110,11 @@ class RedisStore:
 class ResilientStore:
     """Redis first; on any Redis error, the local store (and a warning), retried after a pause."""
 
-    def __init__(self, primary: Store, local: MemoryStore | None = None, retry_after_s: float = 1.0) -> None:
+    def __init__(
+        self, primary: Store, local: MemoryStore | None = None, retry_after_s: float = 1.0, on_error=None  # noqa: ANN001
+    ) -> None:
         self.primary = primary
+        self.on_error = on_error  # called with the operation name, e.g. for a metric
         self.local = local or MemoryStore()
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
@@ -122,6 +125,8 @@ class ResilientStore:
         return time.monotonic() < self._down_until
 
     def _failed(self, operation: str, exc: Exception) -> None:
+        if self.on_error:
+            self.on_error(operation)
         if not self.degraded:
             self.outages += 1
             log.warning("redis unavailable (%s: %s); answering from the local store", operation, type(exc).__name__)
@@ -177,10 +182,12 @@ class ResilientStore:
 _FAILED = object()
 
 
-def build_store(redis_url: str | None, timeout_s: float = 0.5, retry_after_s: float = 1.0) -> Store:
+def build_store(
+    redis_url: str | None, timeout_s: float = 0.5, retry_after_s: float = 1.0, on_error=None  # noqa: ANN001
+) -> Store:
     """Redis when REDIS_URL is set (resilient), otherwise in-memory (logged: state is per process)."""
     if not redis_url:
         log.info("REDIS_URL is not set: using an in-memory store (cache and threads live in this process only)")
         return MemoryStore()
     log.info("using Redis for cache, threads and de-duplication")
-    return ResilientStore(RedisStore(redis_url, timeout_s), retry_after_s=retry_after_s)
+    return ResilientStore(RedisStore(redis_url, timeout_s), retry_after_s=retry_after_s, on_error=on_error)
