@@ -24,7 +24,9 @@ class Metrics:
             registry=r,
         )
         self.cache = Counter("headroom_answer_cache", "Answer cache lookups", ["result"], registry=r)
-        self.slack_errors = Counter("headroom_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r)
+        self.slack_errors = Counter(
+            "headroom_slack_api_errors", "Slack Web API errors", ["method", "error"], registry=r
+        )
         self.slack_retries = Counter("headroom_slack_api_retries", "Slack Web API retries", ["reason"], registry=r)
         self.redis_errors = Counter("headroom_redis_errors", "Redis operations that failed", ["operation"], registry=r)
         self.duplicates = Counter("headroom_duplicate_deliveries", "Slack deliveries skipped as duplicates", registry=r)

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     redis_timeout_s: float = 0.5
     redis_retry_after_s: float = 1.0
     slack_max_retries: int = 3
+    shutdown_grace_s: float = 25.0
     log_level: str = "INFO"
 
     def secret(self, name: str) -> str | None:

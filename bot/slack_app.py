@@ -56,7 +56,9 @@ def build_web_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
         base_url=settings.slack_api_url,
         retry_handlers=[
             _counted(AsyncConnectionErrorRetryHandler, "connection", metrics, max_retry_count=2),
-            _counted(AsyncRateLimitErrorRetryHandler, "rate_limited", metrics, max_retry_count=settings.slack_max_retries),
+            _counted(
+                AsyncRateLimitErrorRetryHandler, "rate_limited", metrics, max_retry_count=settings.slack_max_retries
+            ),
             _counted(AsyncServerErrorRetryHandler, "server_error", metrics, max_retry_count=2),
         ],
     )
@@ -260,7 +262,9 @@ class SlackBot:
         return app
 
 
-def build_slack_app(settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics) -> tuple[AsyncApp, SlackBot]:
+def build_slack_app(
+    settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics
+) -> tuple[AsyncApp, SlackBot]:
     app = AsyncApp(
         client=build_web_client(settings, metrics),
         signing_secret=settings.secret("slack_signing_secret"),

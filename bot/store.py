@@ -111,7 +111,11 @@ class ResilientStore:
     """Redis first; on any Redis error, the local store (and a warning), retried after a pause."""
 
     def __init__(
-        self, primary: Store, local: MemoryStore | None = None, retry_after_s: float = 1.0, on_error=None  # noqa: ANN001
+        self,
+        primary: Store,
+        local: MemoryStore | None = None,
+        retry_after_s: float = 1.0,
+        on_error=None,  # noqa: ANN001
     ) -> None:
         self.primary = primary
         self.on_error = on_error  # called with the operation name, e.g. for a metric
@@ -183,7 +187,10 @@ _FAILED = object()
 
 
 def build_store(
-    redis_url: str | None, timeout_s: float = 0.5, retry_after_s: float = 1.0, on_error=None  # noqa: ANN001
+    redis_url: str | None,
+    timeout_s: float = 0.5,
+    retry_after_s: float = 1.0,
+    on_error=None,  # noqa: ANN001
 ) -> Store:
     """Redis when REDIS_URL is set (resilient), otherwise in-memory (logged: state is per process)."""
     if not redis_url:

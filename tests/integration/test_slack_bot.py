@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -202,3 +203,15 @@ def test_app_home_shows_how_to_ask_and_data_freshness(bot: Bot) -> None:
     view = call.payload["view"] if isinstance(call.payload["view"], dict) else json.loads(call.payload["view"])
     text = json.dumps(view)
     assert "Data as of" in text and "2026-07-20" in text and "llama 3.3 70b fp8 8k context" in text
+
+
+def test_metrics_count_requests_cache_and_planning_time(bot: Bot) -> None:
+    for _ in range(2):
+        channel = unique_channel()
+        mention(bot, channel, text="<@UHEADROOM> qwen3 32b fp8 16k 4 users")
+        posted(bot, channel)
+    text = bot.http.get("/metrics").text
+    assert 'headroom_requests_total{outcome="answer",surface="mention"}' in text
+    assert 'headroom_answer_cache_total{result="hit"}' in text
+    count = re.search(r"^headroom_planning_seconds_count (\d+)", text, re.MULTILINE)
+    assert count and float(count.group(1)) >= 1
