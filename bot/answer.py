@@ -43,6 +43,8 @@ class Answerer:
         self.env = env
         self.state = state
         self.metrics = metrics or Metrics()
+        self._parsed: dict[str, Request] = {}
+        self._recent: dict[str, tuple[Message, str | None]] = {}
 
     async def respond(self, text: str, thread: ThreadState | None) -> Outcome:
         """A new question, or a follow-up when the thread already has a request."""
@@ -50,12 +52,32 @@ class Answerer:
             return Outcome(help_message(), None, None, kind="help")
         try:
             if thread is None:
-                request = parse_request(text, self.catalog)
+                request = self._parse(text)
             else:
                 request = self._follow_or_restart(text, thread)
         except (ParseError, InvalidRequest, ValidationError) as exc:
             return self._error(exc)
         return await self.replan(request, thread)
+
+    def _parse(self, text: str) -> Request:
+        """parse_request, remembering the last few thousand texts (popular questions repeat)."""
+        cached = self._parsed.get(text)
+        if cached is None:
+            cached = parse_request(text, self.catalog)
+            if len(self._parsed) >= 4096:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[text] = cached
+        return cached
+
+    async def warm_up(self) -> None:
+        """Compile the templates, import lazily-loaded code and size every model once (~0.2 s),
+        so the first question about any model is as quick as the next one."""
+        for spec in self.catalog.models:
+            make_plan(Request(model=spec.id), self.catalog)
+        request = parse_request("llama 3.3 70b fp8 8k context", self.catalog)
+        plan = make_plan(request, self.catalog)
+        check_limits(answer_message(self.env, plan, request, ["warm-up"]).blocks)
+        self._error(ParseError("warm-up"))
 
     def _follow_or_restart(self, text: str, thread: ThreadState) -> Request:
         try:
@@ -68,10 +90,17 @@ class Answerer:
         """Plan (from the cache when this exact request was answered before) and say what changed."""
         key = self.state.answer_key(request, self.catalog.digest, TEMPLATE_VERSION, "more" if more else "")
         is_follow_up = previous is not None and previous.request != request
+        if not is_follow_up:
+            local = self._recent.get(key)
+            if local:
+                self.metrics.cache.labels("hit").inc()
+                return Outcome(local[0], request, local[1], cached=True)
         cached = await self.state.cached_answer(key)
         if cached and not is_follow_up:
             self.metrics.cache.labels("hit").inc()
-            return Outcome(Message.from_json(cached["message"]), request, cached.get("top"), cached=True)
+            message = Message.from_json(cached["message"])
+            self._remember_locally(key, message, cached.get("top"))
+            return Outcome(message, request, cached.get("top"), cached=True)
         self.metrics.cache.labels("miss").inc()
         try:
             with self.metrics.planning_seconds.time():
@@ -85,8 +114,15 @@ class Answerer:
         except (HeadroomError, ValidationError) as exc:
             return self._error(exc)
         if not delta:
+            self._remember_locally(key, message, top)
             await self.state.save_answer(key, {"message": message.to_json(), "top": top})
         return Outcome(message, request, top)
+
+    def _remember_locally(self, key: str, message: Message, top: str | None) -> None:
+        """A small in-process copy of recent answers, in front of the shared cache (same key, same content)."""
+        if len(self._recent) >= 512:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = (message, top)
 
     def _changes(self, previous: ThreadState, plan) -> list[str] | None:  # noqa: ANN001
         try:

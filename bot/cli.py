@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--socket", action="store_true", help="Socket Mode instead of HTTP (needs SLACK_APP_TOKEN)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1; with several, use REDIS_URL so they share state)",
+    )
     return parser
 
 
@@ -257,7 +263,15 @@ def run_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except MissingSettings as exc:
         return _fail(str(exc))
-    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_config=None, timeout_graceful_shutdown=30)
+    port = args.port or settings.port
+    if args.workers > 1:
+        if not settings.redis_url:
+            return _fail("several --workers need REDIS_URL, so that they share threads and de-duplication")
+        # each worker builds its own app from the environment through the factory
+        uvicorn.run("bot.server:asgi", factory=True, workers=args.workers, host=args.host, port=port, log_config=None,
+                    timeout_graceful_shutdown=30)  # fmt: skip
+        return EXIT_OK
+    uvicorn.run(app, host=args.host, port=port, log_config=None, timeout_graceful_shutdown=30)
     return EXIT_OK
 
 

@@ -6,10 +6,12 @@ the production factory (`uvicorn --factory bot.server:asgi`) all wire the bot th
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
@@ -98,6 +100,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @asynccontextmanager
     async def lifespan(_: Starlette):  # noqa: ANN202
         catalog = load_catalog()
+        # one pooled HTTP session for the Web API instead of a new connection per call
+        client = parts.slack_app.client
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
+        await parts.bot.answerer.warm_up()
+        # everything loaded so far lives as long as the process: keep the collector off it
+        gc.collect()
+        gc.freeze()
         log.info("headroom ready: %d models, %d instance types", len(catalog.models), len(catalog.instances))
         yield
         # uvicorn has stopped taking requests and waited for open ones; acked answers may still be running
@@ -106,6 +115,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             log.info("shutting down: finishing %d answers in flight", pending)
         if not await parts.bot.inflight.drain(settings.shutdown_grace_s):
             log.warning("shutdown grace ran out with %d answers in flight", parts.bot.inflight.count)
+        await client.session.close()
         await parts.store.close()
 
     return Starlette(

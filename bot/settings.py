@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     redis_retry_after_s: float = 1.0
     slack_max_retries: int = 3
     shutdown_grace_s: float = 25.0
+    max_answers_in_flight: int = 16  # per process; more waits briefly before the acknowledgement
+    backpressure_wait_s: float = 1.0
     log_level: str = "INFO"
 
     def secret(self, name: str) -> str | None:

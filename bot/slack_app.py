@@ -1,8 +1,8 @@
 """The Slack surfaces on Bolt (async): mentions, DMs, thread follow-ups, /headroom, buttons, App Home.
 
 Listeners only translate: Slack payload -> text and thread -> Answerer -> chat.postMessage.
-Events are acknowledged by Bolt before the listener runs; commands and buttons call
-ack() first, so slow work never delays Slack's 3-second deadline.
+Every listener acknowledges and hands the answer to a background task (tracked, so shutdown
+waits for it), so slow work never delays Slack's 3-second deadline.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class SlackBot:
         self.answerer = answerer
         self.metrics = metrics
         self.inflight = InFlight()
+        self._tasks: set[asyncio.Task] = set()
+        self._slots = asyncio.Semaphore(settings.max_answers_in_flight)
 
     # --- posting ------------------------------------------------------------------------------
 
@@ -148,6 +150,9 @@ class SlackBot:
     # --- listeners ----------------------------------------------------------------------------
 
     async def on_mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
+        await self._spawn(self._mention(event, body, client))
+
+    async def _mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
         channel, ts = event["channel"], event["ts"]
         if not await self._first("mention", body.get("event_id"), channel, ts):
             return
@@ -155,12 +160,14 @@ class SlackBot:
         await self._answer("mention", client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
 
     async def on_message(self, event: dict, body: dict, client: AsyncWebClient, context: dict) -> None:
+        await self._spawn(self._message(event, body, client, context.get("bot_user_id")))
+
+    async def _message(self, event: dict, body: dict, client: AsyncWebClient, bot_user: str | None) -> None:
         if event.get("subtype") in _SKIP_SUBTYPES or event.get("bot_id"):
             return
         channel, ts, text = event.get("channel"), event.get("ts"), event.get("text", "")
         if not channel or not ts:
             return
-        bot_user = context.get("bot_user_id")
         is_dm = event.get("channel_type") == "im"
         if not is_dm and bot_user and f"<@{bot_user}>" in text:
             return  # the app_mention listener answers this one
@@ -179,11 +186,36 @@ class SlackBot:
             return
         await self._answer(surface, client, channel, event.get("user"), text, thread_key, reply_thread, thread)
 
+    async def _spawn(self, work) -> None:  # noqa: ANN001
+        """Run the answer after the acknowledgement has gone back; shutdown waits for it.
+
+        At most `max_answers_in_flight` answers run at once per process: past that, the
+        acknowledgement waits (up to a second) for a slot, so a burst slows intake instead
+        of piling up answers that would all arrive late.
+        """
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.settings.backpressure_wait_s)
+            slotted = True
+        except TimeoutError:
+            slotted = False  # never hold Slack's acknowledgement hostage: run over the limit
+        self.inflight.__enter__()
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task) -> None:
+            self._tasks.discard(done)
+            self.inflight.__exit__()
+            if slotted:
+                self._slots.release()
+            if not done.cancelled() and done.exception():
+                log.error("answer failed: %s", done.exception(), exc_info=done.exception())
+
+        task.add_done_callback(finished)
+
     async def on_command(self, ack, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         await ack()
         REQUEST_ID.set(command.get("trigger_id"))
-        with self.inflight:
-            await self._command(command, respond, client)
+        await self._spawn(self._command(command, respond, client))
 
     async def _command(self, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         text = command.get("text", "")
@@ -213,8 +245,7 @@ class SlackBot:
     async def on_button(self, ack, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         await ack()
         REQUEST_ID.set(action.get("action_ts"))
-        with self.inflight:
-            await self._button(body, action, client, respond)
+        await self._spawn(self._button(body, action, client, respond))
 
     async def _button(self, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         try:
@@ -241,6 +272,9 @@ class SlackBot:
         await self._remember(channel, thread_ts, outcome)
 
     async def on_home(self, event: dict, client: AsyncWebClient) -> None:
+        await self._spawn(self._home(event, client))
+
+    async def _home(self, event: dict, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
         await client.views_publish(user_id=event["user"], view=home_view(self.answerer.catalog))
@@ -268,7 +302,9 @@ def build_slack_app(
     app = AsyncApp(
         client=build_web_client(settings, metrics),
         signing_secret=settings.secret("slack_signing_secret"),
-        process_before_response=False,
+        # every listener acks and hands its work to a background task, so Bolt can answer the
+        # HTTP request as soon as the listener returns (no 10 ms ack polling)
+        process_before_response=True,
     )
     bot = SlackBot(settings, state, answerer, metrics)
     bot.register(app)
