@@ -58,7 +58,7 @@ def _verdict(ctx: Context, budget: MemoryBudget, capacity: float, replicas: int)
     wanted = 1 if req.concurrency == "max" else math.ceil(int(req.concurrency) / replicas)
     share = wanted / capacity if capacity else math.inf
     needed = binding.kv_pool * min(share, 1.0) if capacity else 0.0
-    tokens = f"{binding.kv_tokens:,} tokens"
+    tokens = f"{budget.kv_tokens:,} tokens"
     if capacity < 1:
         return (
             "no_kv_room",
