@@ -123,6 +123,7 @@ class FakeSlack:
     next_ts: int = 1_700_000_000
     block_errors: list[str] = field(default_factory=list)
     validate: bool = True  # check every message against Slack's limits (off only for load tests)
+    not_in_channel: set[str] = field(default_factory=set)  # channels the bot was not invited to
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def of(self, method: str, **match: str) -> list[Call]:
@@ -160,6 +161,8 @@ class FakeSlack:
             return {"ok": True, "user_id": "UHEADROOM", "bot_id": "BHEADROOM", "team_id": "T1", "user": "headroom",
                     "team": "test", "url": "https://test.slack.com/"}  # fmt: skip
         if method in {"chat.postMessage", "chat.postEphemeral"}:
+            if payload.get("channel") in self.not_in_channel:
+                return {"ok": False, "error": "not_in_channel"}
             blocks = payload.get("blocks") or []
             if isinstance(blocks, str):
                 blocks = json.loads(blocks) if self.validate or self.reject_tables else []

@@ -215,3 +215,12 @@ def test_metrics_count_requests_cache_and_planning_time(bot: Bot) -> None:
     assert 'headroom_answer_cache_total{result="hit"}' in text
     count = re.search(r"^headroom_planning_seconds_count (\d+)", text, re.MULTILINE)
     assert count and float(count.group(1)) >= 1
+
+
+def test_a_slash_command_in_a_channel_without_the_bot_is_answered_through_the_response_url(bot: Bot) -> None:
+    channel = unique_channel()
+    bot.slack.not_in_channel.add(channel)
+    assert bot.command("gemma 3 27b 32k", channel).status_code == 200
+    hook = wait_until(lambda: [c for c in bot.slack.of("response_url") if "Gemma 3 27B" in c.payload.get("text", "")])
+    assert hook[-1].payload["response_type"] == "in_channel"
+    assert bot.slack.of("refused:chat.postMessage", channel=channel)
