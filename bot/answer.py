@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from bot.render import TEMPLATE_VERSION
 from bot.state import BotState, ThreadState
 from engine.catalog.loader import Catalog
-from engine.conversation import changes, follow_up
+from engine.conversation import StartOver, changes, follow_up
 from engine.errors import HeadroomError, InvalidRequest
 from engine.parse import ParseError, parse_request
 from engine.ranking import plan as make_plan
@@ -34,7 +34,7 @@ class Outcome:
     request: Request | None  # remember for the thread (None: keep what the thread had)
     top: str | None
     cached: bool = False
-    kind: str = "answer"  # answer | error | help
+    kind: str = "answer"  # answer | error | help | reset
 
 
 class Answerer:
@@ -51,10 +51,12 @@ class Answerer:
         if text.strip().lower() in _HELP_WORDS:
             return Outcome(help_message(), None, None, kind="help")
         try:
-            if thread is None:
+            if thread is None or thread.request is None:
                 request = self._parse(text)
             else:
                 request = self._follow_or_restart(text, thread)
+        except StartOver as exc:
+            return Outcome(error_message(str(exc)), None, None, kind="reset")
         except (ParseError, InvalidRequest, ValidationError) as exc:
             return self._error(exc)
         return await self.replan(request, thread)
@@ -82,6 +84,8 @@ class Answerer:
     def _follow_or_restart(self, text: str, thread: ThreadState) -> Request:
         try:
             return follow_up(text, thread.request, thread.top, self.catalog)
+        except StartOver:
+            raise
         except ParseError:
             # not a change to the last request: maybe a whole new question in the same thread
             return parse_request(text, self.catalog)
@@ -89,7 +93,7 @@ class Answerer:
     async def replan(self, request: Request, previous: ThreadState | None, more: bool = False) -> Outcome:
         """Plan (from the cache when this exact request was answered before) and say what changed."""
         key = self.state.answer_key(request, self.catalog.digest, TEMPLATE_VERSION, "more" if more else "")
-        is_follow_up = previous is not None and previous.request != request
+        is_follow_up = previous is not None and previous.request is not None and previous.request != request
         if not is_follow_up:
             local = self._recent.get(key)
             if local:
@@ -125,6 +129,8 @@ class Answerer:
         self._recent[key] = (message, top)
 
     def _changes(self, previous: ThreadState, plan) -> list[str] | None:  # noqa: ANN001
+        if previous.request is None:
+            return None
         try:
             before = make_plan(previous.request, self.catalog)
         except (HeadroomError, ValidationError):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import ValidationError
 
 from engine.catalog.loader import load_catalog
-from engine.conversation import changes, follow_up
+from engine.conversation import StartOver, changes, follow_up
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from engine.errors import HeadroomError, InvalidRequest
 from engine.parse import ParseError, parse_fields, parse_request
@@ -216,6 +216,8 @@ def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> in
         except (ValidationError, HeadroomError) as exc:
             message, suggestions = _error_text(exc)
             print(f"headroom: {message}" + (f"\n  did you mean: {', '.join(suggestions)}" if suggestions else ""))
+            if isinstance(exc, StartOver):
+                previous = None
             continue
         if previous is not None:
             print(render_changes(env, changes(previous.plan, result)), end="")

@@ -144,7 +144,9 @@ class SlackBot:
         return False
 
     async def _remember(self, channel: str, thread_key: str, outcome: Outcome) -> None:
-        if outcome.request is not None:
+        if outcome.kind == "reset":
+            await self.state.clear_thread(channel, thread_key)
+        elif outcome.request is not None:
             await self.state.save_thread(channel, thread_key, ThreadState(outcome.request, outcome.top))
 
     # --- listeners ----------------------------------------------------------------------------

@@ -19,19 +19,21 @@ from engine.request import Request
 
 @dataclass(frozen=True)
 class ThreadState:
-    """The previous request in a thread, and the instance its answer recommended."""
+    """The previous request in a thread (None after 'start over'), and the instance its answer recommended."""
 
-    request: Request
+    request: Request | None
     top: str | None
 
     def to_json(self) -> str:
-        return json.dumps({"request": self.request.model_dump(mode="json"), "top": self.top})
+        request = self.request.model_dump(mode="json") if self.request else None
+        return json.dumps({"request": request, "top": self.top})
 
     @classmethod
     def from_json(cls, raw: str) -> ThreadState | None:
         try:
             data = json.loads(raw)
-            return cls(Request.model_validate(data["request"]), data.get("top"))
+            request = Request.model_validate(data["request"]) if data["request"] is not None else None
+            return cls(request, data.get("top"))
         except (ValueError, KeyError, TypeError, ValidationError):
             return None  # state written by an incompatible version: start the thread afresh
 
@@ -87,6 +89,10 @@ class BotState:
     async def thread(self, channel: str, thread_ts: str) -> ThreadState | None:
         raw = await self.store.get(f"thread:{channel}:{thread_ts}")
         return ThreadState.from_json(raw) if raw else None
+
+    async def clear_thread(self, channel: str, thread_ts: str) -> None:
+        """'start over': the next message in the thread is a new question."""
+        await self.save_thread(channel, thread_ts, ThreadState(None, None))
 
     async def save_thread(self, channel: str, thread_ts: str, state: ThreadState) -> None:
         await self.store.set(f"thread:{channel}:{thread_ts}", state.to_json(), self.settings.thread_ttl_days * 86400)

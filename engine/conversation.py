@@ -11,12 +11,16 @@ from engine.plan import Plan
 from engine.request import Request
 
 
+class StartOver(ParseError):
+    """'start over' with no new question: forget the thread's request and ask for one."""
+
+
 def follow_up(text: str, previous: Request | None, previous_top: str | None, catalog: Catalog) -> Request:
     """The next request in a thread. Raises ParseError when nothing in `text` can be applied."""
     delta = parse_followup(text, catalog)
     if delta.reset or previous is None:
         if "model" not in delta.changes:
-            raise ParseError("Starting over: which model? e.g. 'llama 3.3 70b fp8 8k context'.")
+            raise StartOver("Starting over: which model? e.g. 'llama 3.3 70b fp8 8k context'.")
         return Request.model_validate(delta.changes)
     changes = dict(delta.changes)
     compare = changes.get("compare")

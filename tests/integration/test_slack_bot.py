@@ -224,3 +224,19 @@ def test_a_slash_command_in_a_channel_without_the_bot_is_answered_through_the_re
     hook = wait_until(lambda: [c for c in bot.slack.of("response_url") if "Gemma 3 27B" in c.payload.get("text", "")])
     assert hook[-1].payload["response_type"] == "in_channel"
     assert bot.slack.of("refused:chat.postMessage", channel=channel)
+
+
+def test_start_over_forgets_the_thread(bot: Bot) -> None:
+    channel = unique_channel()
+    _, event = mention(bot, channel)
+    posted(bot, channel)
+
+    def reply(text: str) -> None:
+        bot.event({"type": "message", "channel_type": "channel", "user": "U1", "text": text, "ts": new_ts(),
+                   "thread_ts": event["ts"], "channel": channel})  # fmt: skip
+
+    reply("start over")
+    assert "Starting over" in posted(bot, channel, 2)[1].payload["text"]
+    reply("qwen3 32b")
+    third = posted(bot, channel, 3)[2]
+    assert "Qwen3 32B" in third.payload["text"] and "What changed" not in json.dumps(third.payload["blocks"])
