@@ -6,6 +6,7 @@ and the request to remember for the thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class Answerer:
         self.metrics = metrics or Metrics()
         self._parsed: dict[str, Request] = {}
         self._recent: dict[str, tuple[Message, str | None]] = {}
+        self._pending: dict[str, asyncio.Future[Outcome]] = {}
 
     async def respond(self, text: str, thread: ThreadState | None) -> Outcome:
         """A new question, or a follow-up when the thread already has a request."""
@@ -99,6 +101,30 @@ class Answerer:
             if local:
                 self.metrics.cache.labels("hit").inc()
                 return Outcome(local[0], request, local[1], cached=True)
+            pending = self._pending.get(key)
+            if pending:  # the same question is being answered right now: share that answer
+                return await asyncio.shield(pending)
+            future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            self._pending[key] = future
+            try:
+                outcome = await self._cached_or_fresh(request, previous, key, is_follow_up, more)
+            except Exception as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+                raise
+            except BaseException:
+                future.cancel()
+                raise
+            else:
+                future.set_result(outcome)
+                return outcome
+            finally:
+                del self._pending[key]
+        return await self._cached_or_fresh(request, previous, key, is_follow_up, more)
+
+    async def _cached_or_fresh(
+        self, request: Request, previous: ThreadState | None, key: str, is_follow_up: bool, more: bool
+    ) -> Outcome:
         cached = await self.state.cached_answer(key)
         if cached and not is_follow_up:
             self.metrics.cache.labels("hit").inc()
@@ -112,9 +138,7 @@ class Answerer:
                 top = plan.top.instance if plan.top else None
                 delta = self._changes(previous, plan) if is_follow_up and previous else None
                 message = answer_message(self.env, plan, request, delta, more)
-                check_limits(message.blocks)
-                if message.fallback_blocks:
-                    check_limits(message.fallback_blocks)
+                check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
         except (HeadroomError, ValidationError) as exc:
             return self._error(exc)
         if not delta:

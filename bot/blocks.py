@@ -296,23 +296,28 @@ def text_length(blocks: list[dict]) -> int:
     return sum(len(t) for t in _texts(blocks))
 
 
-def check_limits(blocks: list[dict], max_blocks: int = MAX_BLOCKS) -> None:
-    """Round-trip through slack_sdk's block models (their JSON validators) plus the documented limits."""
+def check_limits(blocks: list[dict], max_blocks: int = MAX_BLOCKS, deep: bool = True) -> None:
+    """The documented limits, and (deep) a round trip through slack_sdk's block models and their validators.
+
+    The bot checks every answer shallowly (block count, text budget, section/header/table/button limits);
+    the tests check every payload deeply, so the templates cannot drift past what slack_sdk accepts.
+    """
     if len(blocks) > max_blocks:
         raise BlockLimitError(f"{len(blocks)} blocks, over the limit of {max_blocks}")
     if text_length(blocks) > MAX_TEXT:
         raise BlockLimitError(f"{text_length(blocks)} characters of block text, over {MAX_TEXT}")
     action_ids: set[str] = set()
     for raw in blocks:
-        block = Block.parse(raw)
-        if block is None:
-            raise BlockLimitError(f"unknown block type {raw.get('type')!r}")
-        try:
-            block.validate_json()
-        except SlackObjectFormationError as exc:
-            raise BlockLimitError(f"{raw['type']} block: {exc}") from exc
-        if json.loads(json.dumps(block.to_dict())).get("type") != raw["type"]:
-            raise BlockLimitError(f"block {raw['type']} does not round-trip")
+        if deep:
+            block = Block.parse(raw)
+            if block is None:
+                raise BlockLimitError(f"unknown block type {raw.get('type')!r}")
+            try:
+                block.validate_json()
+            except SlackObjectFormationError as exc:
+                raise BlockLimitError(f"{raw['type']} block: {exc}") from exc
+            if block.to_dict().get("type") != raw["type"]:
+                raise BlockLimitError(f"block {raw['type']} does not round-trip")
         if raw["type"] == "section" and len(raw["text"]["text"]) > MAX_SECTION:
             raise BlockLimitError("section text over 3,000 characters")
         if raw["type"] == "header" and len(raw["text"]["text"]) > MAX_HEADER:

@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # everything loaded so far lives as long as the process: keep the collector off it
         gc.collect()
         gc.freeze()
+        # requests allocate many short-lived dicts; collect young objects less often (fewer pauses)
+        gc.set_threshold(50_000, 50, 100)
         log.info("headroom ready: %d models, %d instance types", len(catalog.models), len(catalog.instances))
         yield
         # uvicorn has stopped taking requests and waited for open ones; acked answers may still be running
