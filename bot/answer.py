@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from jinja2 import Environment
@@ -47,6 +48,8 @@ class Answerer:
         self._parsed: dict[str, Request] = {}
         self._recent: dict[str, tuple[Message, str | None]] = {}
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
+        # one thread for the engine: its memo tables are shared, and answers are only ms of CPU
+        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
     async def respond(self, text: str, thread: ThreadState | None) -> Outcome:
         """A new question, or a follow-up when the thread already has a request."""
@@ -133,18 +136,28 @@ class Answerer:
             return Outcome(message, request, cached.get("top"), cached=True)
         self.metrics.cache.labels("miss").inc()
         try:
-            with self.metrics.planning_seconds.time():
-                plan = make_plan(request, self.catalog)
-                top = plan.top.instance if plan.top else None
-                delta = self._changes(previous, plan) if is_follow_up and previous else None
-                message = answer_message(self.env, plan, request, delta, more)
-                check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
+            # CPU-bound (a few ms): on the engine thread, so the event loop keeps acknowledging Slack
+            loop = asyncio.get_running_loop()
+            top, delta, message = await loop.run_in_executor(
+                self._engine, self._compute, request, previous, is_follow_up, more
+            )
         except (HeadroomError, ValidationError) as exc:
             return self._error(exc)
         if not delta:
             self._remember_locally(key, message, top)
             await self.state.save_answer(key, {"message": message.to_json(), "top": top})
         return Outcome(message, request, top)
+
+    def _compute(
+        self, request: Request, previous: ThreadState | None, is_follow_up: bool, more: bool
+    ) -> tuple[str | None, list[str] | None, Message]:
+        with self.metrics.planning_seconds.time():
+            plan = make_plan(request, self.catalog)
+            top = plan.top.instance if plan.top else None
+            delta = self._changes(previous, plan) if is_follow_up and previous else None
+            message = answer_message(self.env, plan, request, delta, more)
+            check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
+        return top, delta, message
 
     def _remember_locally(self, key: str, message: Message, top: str | None) -> None:
         """A small in-process copy of recent answers, in front of the shared cache (same key, same content)."""
