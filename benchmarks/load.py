@@ -170,6 +170,10 @@ async def run(args: argparse.Namespace) -> dict:
                     await asyncio.sleep(0.05)
                 with fake.lock:
                     fake.calls.clear()
+            if os.environ.get("HEADROOM_LOAD_PROFILE"):  # developer aid: sample the bot during the measured run
+                subprocess.Popen(["py-spy", "record", "-o", os.environ["HEADROOM_LOAD_PROFILE"], "-f", "raw",
+                                  "-p", str(bot.pid), "-d", "3", "-r", "500", "--subprocesses"])  # fmt: skip
+                await asyncio.sleep(1.0)
             cpu_start, own_start = cpu_seconds(bot.pid), time.process_time()
             gc.disable()  # the driver's own pauses would show up as the bot's latency
             queue: asyncio.Queue[int] = asyncio.Queue()

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     slack_max_retries: int = 3
     shutdown_grace_s: float = 25.0
     max_answers_in_flight: int = 16  # per process; more waits briefly before the acknowledgement
-    backpressure_wait_s: float = 1.0
+    backpressure_wait_s: float = 0.05
     log_level: str = "INFO"
 
     def secret(self, name: str) -> str | None:

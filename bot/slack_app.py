@@ -51,9 +51,14 @@ def _counted(handler_class: type, reason: str, metrics: Metrics, **kwargs):  # n
 
 def build_web_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
     """Web API client pointed at SLACK_API_URL, retrying rate limits (Retry-After) and server errors."""
+    # slack_sdk tests `logger.level <= DEBUG` on the logger object itself: a logger left at NOTSET
+    # makes it format every request body (our ~10 kB answers) into a debug string nobody reads
+    api_logger = logging.getLogger("headroom.slack_api")
+    api_logger.setLevel(logging.INFO)
     return AsyncWebClient(
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
+        logger=api_logger,
         retry_handlers=[
             _counted(AsyncConnectionErrorRetryHandler, "connection", metrics, max_retry_count=2),
             _counted(
@@ -192,8 +197,8 @@ class SlackBot:
         """Run the answer after the acknowledgement has gone back; shutdown waits for it.
 
         At most `max_answers_in_flight` answers run at once per process: past that, the
-        acknowledgement waits (up to a second) for a slot, so a burst slows intake instead
-        of piling up answers that would all arrive late.
+        acknowledgement waits briefly (`backpressure_wait_s`, 50 ms) for a slot, so a burst
+        slows intake a little instead of piling up answers that would all arrive late.
         """
         try:
             await asyncio.wait_for(self._slots.acquire(), self.settings.backpressure_wait_s)
