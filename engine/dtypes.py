@@ -63,12 +63,6 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
 }
 
 
-def kv_bytes(kv_dtype: str, weights: WeightFormat) -> int:
-    """Bytes per KV element; "auto" follows the model's compute dtype, as vLLM does."""
-    if kv_dtype == "auto":
-        return PLAIN_BYTES[weights.compute]
-    return PLAIN_BYTES[kv_dtype]
-
-
 def resolved_kv_dtype(kv_dtype: str, weights: WeightFormat) -> str:
+    """ "auto" KV follows the model's compute dtype, as in vLLM."""
     return weights.compute if kv_dtype == "auto" else kv_dtype

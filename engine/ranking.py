@@ -95,7 +95,7 @@ def _verdict(ctx: Context, budget: MemoryBudget, capacity: float, replicas: int)
     )
 
 
-def _vllm_command(ctx: Context, tp: int, pp: int, util: float, batch_limit: int | None) -> str:
+def _vllm_command(ctx: Context, tp: int, pp: int, util: float) -> str:
     served = ctx.served
     model = ctx.release or served.spec.id
     parts = [f"vllm serve {model}"]
@@ -109,8 +109,6 @@ def _vllm_command(ctx: Context, tp: int, pp: int, util: float, batch_limit: int 
     parts.append(f"--gpu-memory-utilization {util:.2f}")
     if ctx.request.kv_dtype == "fp8":
         parts.append("--kv-cache-dtype fp8")
-    if batch_limit:
-        parts.append(f"--max-num-seqs {batch_limit}")
     return " ".join(parts)
 
 
@@ -260,7 +258,7 @@ def candidate(ctx: Context, hw: Hardware, a: Assessment) -> Candidate:
         price_note=hw.price_note,
         reasons=reasons,
         caveats=caveats,
-        vllm_command=_vllm_command(ctx, a.tp, a.pp, budget.utilization, None) if a.feasible else None,
+        vllm_command=_vllm_command(ctx, a.tp, a.pp, budget.utilization) if a.feasible else None,
     )
 
 

@@ -20,7 +20,7 @@ from engine.architecture import (
     param_breakdown,
 )
 from engine.catalog.schema import Arch, ModelSpec
-from engine.dtypes import PLAIN_BYTES, WEIGHT_FORMATS, WeightFormat, kv_bytes, resolved_kv_dtype
+from engine.dtypes import PLAIN_BYTES, WEIGHT_FORMATS, WeightFormat, resolved_kv_dtype
 
 GIB = 2**30
 
@@ -250,4 +250,4 @@ def serve(spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tup
     return _SERVED[key]
 
 
-__all__ = ["GIB", "ServedModel", "Stage", "kv_bytes", "pipeline_stages", "serve"]
+__all__ = ["GIB", "ServedModel", "Stage", "pipeline_stages", "serve"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -201,7 +200,3 @@ def load_catalog() -> Catalog:
         digest=digest.hexdigest()[:12],
         sources={**gpu_file.sources, **inst_file.sources},
     )
-
-
-def catalog_summary(catalog: Catalog) -> str:
-    return json.dumps({"models": len(catalog.models), "gpus": len(catalog.gpus), "instances": len(catalog.instances)})
