@@ -77,6 +77,7 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region for prices (catalog prices are us-east-1)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
     parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    parser.add_argument("--blocks", action="store_true", help="print the Slack Block Kit message (text + blocks)")
     parser.add_argument("--all", action="store_true", help="list every feasible instance, not one per GPU layout")
 
 
@@ -190,6 +191,11 @@ def run_plan(args: argparse.Namespace) -> int:
         return _fail(*_error_text(exc))
     if args.json:
         print(json.dumps(plan_json(result), indent=2))
+    elif args.blocks:
+        from bot.blocks import answer_message
+
+        message = answer_message(build_environment(), result, request, more=args.all)
+        print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
     else:
         print(render_terminal(build_environment(), result, limit=100 if args.all else 8), end="")
     return EXIT_OK

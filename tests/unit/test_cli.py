@@ -96,3 +96,13 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert result.returncode == 2
     assert "headroom:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_blocks_prints_the_slack_message(capsys) -> None:
+    code, out, _ = run(capsys, "--model", "llama-3.3-70b", "--weights", "fp8", "--blocks")
+    assert code == 0
+    message = json.loads(out)
+    from bot.blocks import check_limits
+
+    check_limits(message["blocks"])
+    assert message["blocks"][0]["type"] == "header" and "g7e.2xlarge" in message["text"]
