@@ -71,6 +71,8 @@ class MemoryReplay:
     predicted_kv_gib: float
     measured_concurrency: float | None
     predicted_concurrency: float
+    measured_activation: float | None = None
+    predicted_activation: float = 0.0
 
     @property
     def weights_error(self) -> float:
@@ -128,22 +130,25 @@ def replay_memory(catalog: Catalog, row: dict[str, str]) -> MemoryReplay:
         predicted_kv_gib=first.kv_pool,
         measured_concurrency=float(row["max_concurrency"]) if row["max_concurrency"] else None,
         predicted_concurrency=concurrency,
+        measured_activation=float(row["activation_peak_gib"]) if row["activation_peak_gib"] else None,
+        predicted_activation=first.activation,
     )
 
 
 def memory_table(replays: list[MemoryReplay]) -> str:
     lines = [
         f"{'model':44} {'w':5} {'kv':4} {'gpu':9} tp pp  {'weights meas/pred':>18} {'err':>6}  "
-        f"{'KV tokens meas/pred':>23} {'err':>6}  {'conc meas/pred':>15}"
+        f"{'KV tokens meas/pred':>23} {'err':>6}  {'conc meas/pred':>15}  {'act GiB meas/pred':>17}"
     ]
     for r in replays:
         meas_tokens = f"{r.measured_kv_tokens:,}" if r.measured_kv_tokens else f"{r.measured_kv_gib:.2f}GiB"
         pred_tokens = f"{r.predicted_kv_tokens:,}" if r.measured_kv_tokens else f"{r.predicted_kv_gib:.2f}GiB"
         conc = f"{r.measured_concurrency or float('nan'):.1f}/{r.predicted_concurrency:.1f}"
+        act = f"{r.measured_activation or float('nan'):.2f}/{r.predicted_activation:.2f}"
         lines.append(
             f"{r.model[-44:]:44} {r.weights:5} {r.kv:4} {r.gpu:9} {r.tp:2} {r.pp:2}  "
             f"{r.measured_weights:8.2f}/{r.predicted_weights:<8.2f} {r.weights_error:+6.1%}  "
-            f"{meas_tokens:>11}/{pred_tokens:<11} {r.kv_error:+6.1%}  {conc:>15}"
+            f"{meas_tokens:>11}/{pred_tokens:<11} {r.kv_error:+6.1%}  {conc:>15}  {act:>17}"
         )
     kv_errors = [abs(r.kv_error) for r in replays]
     w_errors = [abs(r.weights_error) for r in replays]
