@@ -139,7 +139,7 @@ _BUDGET = re.compile(
     r"|\$\s*" + _NUM + r"\s*(?:/\s*h(?:ou)?r?\b|per hour\b|an hour\b|hourly\b)"
 )
 _SPEED = re.compile(
-    r"(?:\b(?:at least|min(?:imum)?|over|above|faster than|>=?)\s*)?"
+    r"(?:\b(?:at least|min(?:imum)?|over|above|faster than|>=?)\s*)?(?<![\w.])"
     + _NUM
     + r"\s*(?:tok(?:en)?s?\s*(?:/|per)\s*s(?:ec(?:ond)?)?|t/s|tps)\b(?:\s*(?:per user|each|per stream))?"
 )
@@ -332,8 +332,13 @@ def _read_model(scan: _Scan, catalog: Catalog) -> None:
     if "model" in scan.found:
         return
     index = model_index(catalog)
-    words = [(m.group(0).strip(".-"), m.start(), m.end()) for m in _WORD.finditer(scan.text)]
-    words = [w for w in words if w[0]]
+    words = []
+    for m in _WORD.finditer(scan.text):
+        word = m.group(0).strip(".-")
+        if word and len(word) <= _MAX_WORD:
+            words.append(_Word(word, normalise(word), m.start(), m.end()))
+        if len(words) == _MAX_WORDS:
+            break  # a model is named early; a 2,000-character essay does not get n-gram searched
     match = _longest_model_phrase(words, index) or _fuzzy_model_phrase(words, index)
     if match:
         spec, start, end, note = match
@@ -360,15 +365,31 @@ def _read_model(scan: _Scan, catalog: Catalog) -> None:
         scan.text = scan.text[: size.start()] + " " + scan.text[size.end() :]
 
 
-def _longest_model_phrase(
-    words: list[tuple[str, int, int]], index: dict[str, ModelSpec]
-) -> tuple[ModelSpec, int, int, str] | None:
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    key: str  # normalise(text), computed once
+    start: int
+    end: int
+
+
+_MAX_WORDS = 120
+_MAX_WORD = 80
+_MAX_FUZZY_LOOKUPS = 40
+
+
+def _phrase_key(window: list[_Word]) -> str:
+    """normalise() of the joined words, from each word's own normalised form."""
+    return "-".join(w.key for w in window if w.key)
+
+
+def _longest_model_phrase(words: list[_Word], index: dict[str, ModelSpec]) -> tuple[ModelSpec, int, int, str] | None:
     for length in range(min(6, len(words)), 0, -1):
         for i in range(len(words) - length + 1):
             window = words[i : i + length]
-            key = normalise(" ".join(w for w, _, _ in window))
+            key = _phrase_key(window)
             if key in index and (length > 1 or _looks_like_model(key)):
-                return index[key], window[0][1], window[-1][2], ""
+                return index[key], window[0].start, window[-1].end, ""
     return None
 
 
@@ -377,21 +398,23 @@ def _looks_like_model(key: str) -> bool:
     return bool(re.search(r"\d", key)) and len(key) >= 4
 
 
-def _fuzzy_model_phrase(
-    words: list[tuple[str, int, int]], index: dict[str, ModelSpec]
-) -> tuple[ModelSpec, int, int, str] | None:
+def _fuzzy_model_phrase(words: list[_Word], index: dict[str, ModelSpec]) -> tuple[ModelSpec, int, int, str] | None:
     """Misspelt families ('lama 3.3 70b', 'mistrall 7b'): only phrases that include a size are tried."""
     keys = list(index)
     best: tuple[float, int, ModelSpec, int, int] | None = None
+    sized = [bool(_SIZE.fullmatch(w.text) or re.fullmatch(r"\d+x\d+b", w.text)) for w in words]
+    lookups = 0
     for length in range(min(5, len(words)), 1, -1):
         for i in range(len(words) - length + 1):
-            window = words[i : i + length]
-            if not any(_SIZE.fullmatch(w) or re.fullmatch(r"\d+x\d+b", w) for w, _, _ in window):
+            if not any(sized[i : i + length]):
                 continue
-            phrase = normalise(" ".join(w for w, _, _ in window))
-            found = process.extractOne(phrase, keys, scorer=fuzz.ratio, score_cutoff=88)
+            lookups += 1
+            if lookups > _MAX_FUZZY_LOOKUPS:
+                break
+            window = words[i : i + length]
+            found = process.extractOne(_phrase_key(window), keys, scorer=fuzz.ratio, score_cutoff=88)
             if found and (best is None or (found[1], length) > (best[0], best[1])):
-                best = (found[1], length, index[found[0]], window[0][1], window[-1][2])
+                best = (found[1], length, index[found[0]], window[0].start, window[-1].end)
     if not best:
         return None
     _, _, spec, start, end = best
@@ -499,7 +522,7 @@ def parse_request(text: str, catalog: Catalog) -> Request:
                 + ". Name it like 'llama 3.3 70b', 'qwen3 32b' or a Hugging Face id.",
                 understood=_understood(scan),
                 unknown=unknown,
-                suggestions=suggest_models(catalog, " ".join(unknown)) if unknown else [],
+                suggestions=suggest_models(catalog, " ".join(unknown)[:60]) if unknown else [],
             )
         return Request(**_fields(scan.found))
 
@@ -522,7 +545,7 @@ def parse_followup(text: str, catalog: Catalog) -> RequestDelta:
                 + (f" ('{' '.join(unknown)}' isn't something I know)" if unknown else "")
                 + ". Try 'what about 32k?', 'int4 instead', '64 users', 'only g6e' or 'start over'.",
                 unknown=unknown,
-                suggestions=suggest_models(catalog, " ".join(unknown)) if unknown else [],
+                suggestions=suggest_models(catalog, " ".join(unknown)[:60]) if unknown else [],
             )
         return RequestDelta(changes=_fields(scan.found))
 

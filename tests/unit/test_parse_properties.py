@@ -38,3 +38,33 @@ def test_any_text_gives_a_request_or_a_parse_error_within_50ms(value: str) -> No
         else:
             assert isinstance(result, kind)
         assert time.perf_counter() - started < 0.05
+
+
+LONG_AND_NASTY = [
+    "1" * 1999, "1." * 999, "8k" * 999, "1b" * 999, "a-" * 999, "lamma 70b " * 199, "qwen 7b foo " * 166,
+    "<@U1> " * 300, "```" * 600, "only g6e " * 200, "ttft 1" * 300, "tok/s " * 300, "é" * 1999,
+]  # fmt: skip
+
+
+def test_long_repetitive_input_is_read_in_linear_time() -> None:
+    """Backtracking regexes or n-gram searches blow up on inputs like these (one took 138 ms)."""
+    for value in LONG_AND_NASTY:
+        for parse in (parse_request, parse_followup):
+            started = time.perf_counter()
+            try:
+                parse(value, CATALOG)
+            except ParseError:
+                pass
+            assert time.perf_counter() - started < 0.05, value[:20]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(VOCAB), min_size=100, max_size=400).map(" ".join).map(lambda s: s[:2000]))
+def test_long_vocabulary_soup_stays_under_50ms(value: str) -> None:
+    for parse in (parse_request, parse_followup):
+        started = time.perf_counter()
+        try:
+            parse(value, CATALOG)
+        except ParseError:
+            pass
+        assert time.perf_counter() - started < 0.05
