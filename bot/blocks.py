@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from jinja2 import Environment
 from slack_sdk.errors import SlackObjectFormationError
@@ -114,7 +115,7 @@ def _table_fallback(picks: list[Candidate]) -> dict:
     return _section(escape("```" + "\n".join(lines) + "```")[:MAX_SECTION])
 
 
-_BUTTONS = (
+_BUTTONS: tuple[tuple[str, dict], ...] = (
     ("16k context", {"context_tokens": 16384}),
     ("32k context", {"context_tokens": 32768}),
     ("128k context", {"context_tokens": 131072}),
@@ -265,7 +266,7 @@ def home_view(catalog: Catalog) -> dict:
         f"GPUs {as_of['gpus']}, models {as_of['models']}, vLLM behaviour {as_of['vllm']}.\n"
         f"{len(catalog.instances)} instance types, {len(catalog.gpus)} accelerators, {len(catalog.models)} models."
     )
-    view = {
+    view: dict[str, Any] = {
         "type": "home",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "headroom: size your LLM on EC2"}},

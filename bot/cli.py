@@ -14,7 +14,7 @@ from engine.conversation import StartOver, changes, follow_up
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from engine.errors import HeadroomError, InvalidRequest
 from engine.parse import ParseError, parse_fields, parse_request
-from engine.plan import plan_json
+from engine.plan import Plan, plan_json
 from engine.ranking import plan as make_plan
 from engine.request import Request
 
@@ -150,7 +150,7 @@ def request_from_args(args: argparse.Namespace) -> Request:
         if text.strip():
             return parse_request(text, load_catalog())  # raises ParseError saying what was not understood
         raise InvalidRequest('say which model, e.g. headroom plan "llama 3.3 70b fp8 8k" or --model llama-3.3-70b')
-    return Request(**fields)
+    return Request.model_validate(fields)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -233,12 +233,12 @@ def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> in
 
 
 class _Turn:
-    def __init__(self, request: Request, plan: object) -> None:
+    def __init__(self, request: Request, plan: Plan) -> None:
         self.request_model, self.plan = request, plan
 
 
 def _top(turn: _Turn | None) -> str | None:
-    top = turn.plan.top if turn else None  # type: ignore[attr-defined]
+    top = turn.plan.top if turn else None
     return top.instance if top else None
 
 

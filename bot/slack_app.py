@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
@@ -111,7 +112,12 @@ class SlackBot:
 
     async def post(self, client: AsyncWebClient, channel: str, message: Message, thread_ts: str | None) -> str | None:
         """chat.postMessage; if Slack refuses the table block, send the same answer without it."""
-        kwargs = {"channel": channel, "text": message.text, "unfurl_links": False, "unfurl_media": False}
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
@@ -228,7 +234,7 @@ class SlackBot:
         text = command.get("text", "")
         private = bool(_PRIVATE.search(text))
         text = _PRIVATE.sub(" ", text).strip()
-        channel, user = command.get("channel_id"), command.get("user_id")
+        channel, user = command.get("channel_id", ""), command.get("user_id")
         if not await self.state.allow(user):
             self.metrics.requests.labels("command", "rate_limited").inc()
             await respond(response_type="ephemeral", text=_TOO_FAST)

@@ -86,7 +86,8 @@ class RedisStore:
         self._prefix = prefix
 
     async def get(self, key: str) -> str | None:
-        return await self._redis.get(self._prefix + key)
+        value = await self._redis.get(self._prefix + key)
+        return value if value is None or isinstance(value, str) else value.decode()
 
     async def set(self, key: str, value: str, ttl_s: int) -> None:
         await self._redis.set(self._prefix + key, value, ex=ttl_s)

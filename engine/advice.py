@@ -19,9 +19,9 @@ def hints(plan: Plan, limit: int = 3) -> list[str]:
         found.append(f"INT4 weights (AWQ/GPTQ) would take about {weights * 0.55:.0f} GiB instead of {weights:.0f}.")
     if request.context_tokens > 8192:
         found.append(f"A shorter --max-model-len ({request.context_tokens // 2:,}) fits about twice the requests.")
-    closest = _closest_rejection(plan)
-    if request.gpu_memory_utilization < 0.95 and (top is None or top.verdict == "tight"):
-        visible = (top or closest).gpu_memory_gib if (top or closest) else 0
+    reference = top or _closest_rejection(plan)
+    if request.gpu_memory_utilization < 0.95 and (top is None or top.verdict == "tight") and reference:
+        visible = reference.gpu_memory_gib
         if visible:
             extra = (0.95 - request.gpu_memory_utilization) * visible
             found.append(f"--gpu-memory-utilization 0.95 gives vLLM {extra:.1f} GiB more per GPU.")

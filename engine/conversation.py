@@ -24,8 +24,8 @@ def follow_up(text: str, previous: Request | None, previous_top: str | None, cat
         return Request.model_validate(delta.changes)
     changes = dict(delta.changes)
     compare = changes.get("compare")
-    if compare and len(compare) == 1 and previous_top and previous_top != compare[0]:  # type: ignore[arg-type]
-        changes["compare"] = (previous_top, *compare)  # type: ignore[misc]
+    if isinstance(compare, tuple) and len(compare) == 1 and previous_top and previous_top != compare[0]:
+        changes["compare"] = (previous_top, *compare)
     if "exclude_families" in changes:  # exclusions add up over a thread
         changes["exclude_families"] = tuple(
             dict.fromkeys((*previous.exclude_families, *changes["exclude_families"]))  # type: ignore[misc]

@@ -349,9 +349,9 @@ def _read_model(scan: _Scan, catalog: Catalog) -> None:
         return
     shape = _SHAPE.search(scan.text)
     if shape:
-        spec = _model_by_shape(catalog, shape.group(0).replace(" ", ""))
-        if spec:
-            scan.found["model"] = spec.id
+        by_shape = _model_by_shape(catalog, shape.group(0).replace(" ", ""))
+        if by_shape:
+            scan.found["model"] = by_shape.id
             scan.text = scan.text[: shape.start()] + " " + scan.text[shape.end() :]
             return
     size = _SIZE.search(scan.text)
@@ -436,7 +436,8 @@ _SHAPE_FAMILIES = ("llama-3.3", "llama-3.1", "llama-3.2", "qwen2.5", "qwen3", "m
 @cache
 def _family_words(catalog: Catalog) -> frozenset[str]:
     """'llama', 'qwen', 'gemma', ...: a size next to one of these is not a bare size."""
-    return frozenset(re.match(r"[a-z]+", m.family).group(0) for m in catalog.models if re.match(r"[a-z]+", m.family))
+    words = (re.match(r"[a-z]+", m.family) for m in catalog.models)
+    return frozenset(w.group(0) for w in words if w)
 
 
 def nearest_dense_model(catalog: Catalog, size_b: float) -> ModelSpec:
@@ -524,7 +525,7 @@ def parse_request(text: str, catalog: Catalog) -> Request:
                 unknown=unknown,
                 suggestions=suggest_models(catalog, " ".join(unknown)[:60]) if unknown else [],
             )
-        return Request(**_fields(scan.found))
+        return Request.model_validate(_fields(scan.found))
 
     return _safe(run)  # type: ignore[return-value]
 
@@ -536,7 +537,7 @@ def parse_followup(text: str, catalog: Catalog) -> RequestDelta:
         scan = _scan(text, catalog)
         if scan.reset:
             if "model" in scan.found:
-                Request(**_fields(scan.found))  # validate now, with a clear message
+                Request.model_validate(_fields(scan.found))  # validate now, with a clear message
             return RequestDelta(changes=_fields(scan.found), reset=True)
         if not scan.found:
             unknown = leftover_words(scan)

@@ -234,7 +234,7 @@ def candidate(ctx: Context, hw: Hardware, a: Assessment) -> Candidate:
         tp=a.tp,
         pp=a.pp,
         replicas=a.replicas,
-        verdict=a.verdict,
+        verdict=a.verdict,  # type: ignore[arg-type]  # one of the four Verdict literals
         feasible=a.feasible,
         meets_targets=a.feasible and not misses,
         weights_gib_per_gpu=a.weights_max,
