@@ -142,15 +142,9 @@ class Plan:
     schema_version: int = SCHEMA_VERSION
 
     @property
-    def feasible(self) -> list[Candidate]:
-        return [c for c in self.candidates if c.feasible and c.meets_targets]
-
-    @property
     def top(self) -> Candidate | None:
-        for c in self.candidates:
-            if c.feasible and c.meets_targets:
-                return c
-        return None
+        """The best pick that loads and meets the request's targets, if any does."""
+        return next((c for c in self.candidates if c.feasible and c.meets_targets), None)
 
 
 def _rounded(value: object) -> object:

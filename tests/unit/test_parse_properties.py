@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 from hypothesis import HealthCheck, given, settings
@@ -26,18 +27,32 @@ text = st.one_of(
 )
 
 
+def parse_quickly(parse, value: str) -> object:
+    """The parse's result or its ParseError, asserting it took under 50 ms (the issue's bound).
+
+    The collector is paused while timing: a gen-2 pass over pytest's and hypothesis's heap takes
+    30-65 ms here and would otherwise land inside a 4-7 ms parse now and then. The bot avoids the
+    same pause by freezing its start-up heap (bot/server.py).
+    """
+    gc.disable()
+    started = time.perf_counter()
+    try:
+        result: object = parse(value, CATALOG)
+    except ParseError as err:
+        result = err
+    finally:
+        elapsed = time.perf_counter() - started
+        gc.enable()
+    assert elapsed < 0.05, (round(elapsed * 1000, 1), value[:20])
+    return result
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text)
 def test_any_text_gives_a_request_or_a_parse_error_within_50ms(value: str) -> None:
     for parse, kind in ((parse_request, Request), (parse_followup, RequestDelta)):
-        started = time.perf_counter()
-        try:
-            result = parse(value, CATALOG)
-        except ParseError as err:
-            assert str(err)
-        else:
-            assert isinstance(result, kind)
-        assert time.perf_counter() - started < 0.05
+        result = parse_quickly(parse, value)
+        assert str(result) if isinstance(result, ParseError) else isinstance(result, kind)
 
 
 LONG_AND_NASTY = [
@@ -50,21 +65,11 @@ def test_long_repetitive_input_is_read_in_linear_time() -> None:
     """Backtracking regexes or n-gram searches blow up on inputs like these (one took 138 ms)."""
     for value in LONG_AND_NASTY:
         for parse in (parse_request, parse_followup):
-            started = time.perf_counter()
-            try:
-                parse(value, CATALOG)
-            except ParseError:
-                pass
-            assert time.perf_counter() - started < 0.05, value[:20]
+            parse_quickly(parse, value)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(VOCAB), min_size=100, max_size=400).map(" ".join).map(lambda s: s[:2000]))
 def test_long_vocabulary_soup_stays_under_50ms(value: str) -> None:
     for parse in (parse_request, parse_followup):
-        started = time.perf_counter()
-        try:
-            parse(value, CATALOG)
-        except ParseError:
-            pass
-        assert time.perf_counter() - started < 0.05
+        parse_quickly(parse, value)
