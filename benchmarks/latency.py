@@ -56,19 +56,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     started = time.perf_counter()
-    model_index(load_catalog())
+    catalog = load_catalog()
+    model_index(catalog)
     load_ms = (time.perf_counter() - started) * 1000
     batch = requests()
     cold = []
     for request in batch:
         t = time.perf_counter()
-        plan(request)
+        plan(request, catalog)
         cold.append((time.perf_counter() - t) * 1000)
     warm = []
     for _ in range(args.rounds):
         for request in batch:
             t = time.perf_counter()
-            plan(request)
+            plan(request, catalog)
             warm.append((time.perf_counter() - t) * 1000)
     print(f"catalog load and name index: {load_ms:.0f} ms (once per process)")
     print(f"requests: {len(batch)} distinct, {args.rounds} rounds, {len(warm)} timed plans")

@@ -1,6 +1,6 @@
 """Block Kit messages for Slack, assembled within Slack's limits, with a plain-text fallback.
 
-Text comes from the shared Jinja views; this module only arranges it into blocks,
+Words come from the templates (``bot.render.Views``); this module only arranges them into blocks,
 escapes everything that could carry user text, and checks the limits with
 slack_sdk's block models before anything is sent.
 """
@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Environment
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from bot.render import explanation, short_gpu, shown_candidates
+from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
+from engine.errors import HeadroomError
+from engine.notes import Note
 from engine.plan import Candidate, Plan
 from engine.request import Request
 
@@ -81,50 +82,113 @@ def _sections(text: str) -> list[dict]:
     return blocks
 
 
-_COLUMNS = ("instance", "GPUs", "layout", "verdict", "max req", "tok/s/user", "$/hour", "$/1M tok")
+class SlackViews:
+    """Block Kit messages from the templates' words (templates/slack.j2): the only place that arranges blocks."""
+
+    def __init__(self, views: Views) -> None:
+        self.views = views
+        self.words = views.macros("slack.j2")
+
+    def _row(self, c: Candidate) -> list[str]:
+        return str(self.words.row(c)).split("\x1f")
+
+    def _table_block(self, picks: list[Candidate]) -> dict:
+        rows = [[{"type": "raw_text", "text": cell} for cell in self.words.columns]]
+        rows += [[{"type": "raw_text", "text": escape(cell)} for cell in self._row(c)] for c in picks]
+        align = ["left", "left", "left", "left", "right", "right", "right", "right"]
+        return {"type": "table", "rows": rows, "column_settings": [{"align": a} for a in align]}
+
+    def _table_fallback(self, picks: list[Candidate]) -> dict:
+        """The ranking as a monospaced section, for surfaces that refuse table blocks."""
+        rows = [list(self.words.columns)] + [self._row(c) for c in picks]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+        return _section(escape("```" + "\n".join(lines) + "```")[:MAX_SECTION])
+
+    def _actions(self, request: Request, plan: Plan, more: bool) -> dict | None:
+        elements = []
+        for i, (name, change) in enumerate(BUTTONS):
+            if all(getattr(request, k) == v or getattr(plan.request, k, None) == v for k, v in change.items()):
+                continue  # already asked for
+            value = button_value(request, change)
+            if value:
+                elements.append(self._button(f"replan_{i}", self.words.buttons[name], value))
+        if not more:
+            value = button_value(request, {}, more=True)
+            if value:
+                elements.append(self._button("replan_more", self.words.buttons["more"], value))
+        return {"type": "actions", "elements": elements} if elements else None
+
+    @staticmethod
+    def _button(action_id: str, label: str, value: str) -> dict:
+        return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label}, "value": value}
+
+    def answer(self, plan: Plan, request: Request, changes: list[Note] | None = None, more: bool = False) -> Message:
+        """The whole answer: header, what changed, budget, ranking table, explanation, assumptions, buttons."""
+        picks, _ = shown_candidates(plan, 25 if more else 8)
+        head: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": self._header(plan)}}]
+        if plan.request.model_note:
+            head.append(_context([escape(str(self.words.assuming(plan)))]))
+        if changes is not None:
+            head.append(_section(escape(str(self.words.changed(changes)).strip())))
+        head.append(_section(escape(str(self.words.budget(plan)))))
+        body = _sections(escape(self.views.explanation(plan, bold=_bold, code=_code)))
+        notes = [escape(self.views.say(w)) for w in plan.warnings]
+        notes.append(escape(" · ".join(self.views.say(a) for a in plan.assumptions)))
+        notes.append(escape(str(self.words.as_of(plan))))
+        tail = [_context(notes)]
+        actions = self._actions(request, plan, more)
+        if actions:
+            tail.append(actions)
+        ranking_table = [self._table_block(picks)] if picks else []
+        ranking_text = [self._table_fallback(picks)] if picks else []
+        blocks = _fit(head, ranking_table, body, tail)
+        fallback = _fit(head, ranking_text, body, tail)
+        return Message(escape(str(self.words.fallback(plan))), blocks, fallback)
+
+    def _header(self, plan: Plan) -> str:
+        return str(self.words.header(plan))[:MAX_HEADER]
+
+    def error(self, exc: HeadroomError) -> Message:
+        """A short reply that says what was wrong, what was understood, and examples that work."""
+        understood = {k: escape(str(v)) for k, v in self.views.understood(exc).items()}
+        suggestions = [escape(s) for s in exc.suggestions]
+        text = str(self.words.error(escape(self.views.error(exc)), understood, suggestions)).strip()
+        return Message(text, [_section(text[:MAX_SECTION])])
+
+    def help(self) -> Message:
+        return Message(str(self.words.help_text()), [_section(str(self.words.help()))])
+
+    def home(self, catalog: Catalog) -> dict:
+        """App Home: how to ask, examples, and how fresh the data is."""
+        freshness = str(
+            self.words.freshness(catalog.as_of, catalog.region, len(catalog.instances), len(catalog.gpus),
+                                 len(catalog.models))
+        )  # fmt: skip
+        view: dict[str, Any] = {
+            "type": "home",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": str(self.words.home_title())}},
+                _section(str(self.words.help())),
+                {"type": "divider"},
+                _section(freshness),
+            ],
+        }
+        check_limits(view["blocks"], max_blocks=100)
+        return view
 
 
-def _row(c: Candidate) -> list[str]:
-    per_node = c.gpu_count // c.nodes
-    gpus = f"{per_node}× {short_gpu(c.gpu)} {c.gpu_memory_aws_gib:.0f} GiB"
-    layout = f"TP{c.tp}" + (f" PP{c.pp}" if c.pp > 1 else "") + (f" ×{c.replicas}" if c.replicas > 1 else "")
-    return [
-        c.instance or "pinned GPUs",
-        gpus if c.nodes == 1 else f"{c.nodes} nodes of {gpus}",
-        layout,
-        c.verdict,
-        f"{c.max_concurrency:.1f}",
-        f"{c.decode_tokens_per_s_per_user:.0f}" if c.decode_tokens_per_s_per_user else "—",
-        f"${c.usd_per_hour:,.2f}" if c.usd_per_hour else "n/a",
-        f"${c.usd_per_million_tokens:,.2f}" if c.usd_per_million_tokens else "n/a",
-    ]
-
-
-def _table_block(picks: list[Candidate]) -> dict:
-    rows = [[{"type": "raw_text", "text": cell} for cell in _COLUMNS]]
-    rows += [[{"type": "raw_text", "text": escape(cell)} for cell in _row(c)] for c in picks]
-    align = ["left", "left", "left", "left", "right", "right", "right", "right"]
-    return {"type": "table", "rows": rows, "column_settings": [{"align": a} for a in align]}
-
-
-def _table_fallback(picks: list[Candidate]) -> dict:
-    """The ranking as a monospaced section, for surfaces that refuse table blocks."""
-    rows = [list(_COLUMNS)] + [_row(c) for c in picks]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
-    return _section(escape("```" + "\n".join(lines) + "```")[:MAX_SECTION])
-
-
-_BUTTONS: tuple[tuple[str, dict], ...] = (
-    ("16k context", {"context_tokens": 16384}),
-    ("32k context", {"context_tokens": 32768}),
-    ("128k context", {"context_tokens": 131072}),
-    ("FP8 KV", {"kv_dtype": "fp8"}),
-    ("INT4 weights", {"weights": "int4"}),
+#: the re-plan buttons under an answer: (label key in templates/slack.j2, what the click changes)
+BUTTONS: tuple[tuple[str, dict], ...] = (
+    ("context_16k", {"context_tokens": 16384}),
+    ("context_32k", {"context_tokens": 32768}),
+    ("context_128k", {"context_tokens": 131072}),
+    ("kv_fp8", {"kv_dtype": "fp8"}),
+    ("weights_int4", {"weights": "int4"}),
 )
 
 
-def _button_value(request: Request, change: dict, more: bool = False) -> str | None:
+def button_value(request: Request, change: dict, more: bool = False) -> str | None:
     try:
         data = request.model_copy(update=change).model_dump(mode="json", exclude_defaults=True)
         Request.model_validate(data)
@@ -132,92 +196,6 @@ def _button_value(request: Request, change: dict, more: bool = False) -> str | N
         return None
     value = json.dumps({"r": data, "more": more}, separators=(",", ":"))
     return value if len(value) <= MAX_BUTTON_VALUE else None
-
-
-def _actions(request: Request, plan: Plan, more: bool) -> dict | None:
-    elements = []
-    for i, (label, change) in enumerate(_BUTTONS):
-        if all(getattr(request, k) == v or getattr(plan.request, k, None) == v for k, v in change.items()):
-            continue  # already asked for
-        value = _button_value(request, change)
-        if value:
-            elements.append(
-                {
-                    "type": "button",
-                    "action_id": f"replan_{i}",
-                    "text": {"type": "plain_text", "text": label},
-                    "value": value,
-                }
-            )
-    if not more:
-        value = _button_value(request, {}, more=True)
-        if value:
-            elements.append(
-                {
-                    "type": "button",
-                    "action_id": "replan_more",
-                    "text": {"type": "plain_text", "text": "Show more instances"},
-                    "value": value,
-                }
-            )
-    return {"type": "actions", "elements": elements} if elements else None
-
-
-def _header_text(plan: Plan) -> str:
-    r = plan.request
-    context = f"{r.context_tokens // 1024}k" if r.context_tokens % 1024 == 0 else f"{r.context_tokens:,}"
-    users = "max users" if r.concurrency == "max" else f"{r.concurrency} user{'s' if r.concurrency != 1 else ''}"
-    return f"{plan.model.name} · {r.weights_dtype.upper()} · {context} context · {users}"[:MAX_HEADER]
-
-
-def _fallback_text(plan: Plan) -> str:
-    top = plan.top
-    if not top:
-        return escape(f"{_header_text(plan)}: nothing I evaluated serves this; see the reasons in the answer.")
-    price = f"${top.usd_per_hour:,.2f}/h" if top.usd_per_hour else "no on-demand price"
-    return escape(
-        f"{_header_text(plan)}: {top.instance or 'the pinned GPUs'} "
-        f"({top.gpu_count} × {short_gpu(top.gpu)}, {price}) holds {top.max_concurrency:.1f} requests per replica."
-    )
-
-
-def answer_message(
-    env: Environment, plan: Plan, request: Request, changes: list[str] | None = None, more: bool = False
-) -> Message:
-    """The whole answer: header, what changed, budget, ranking table, explanation, assumptions, buttons."""
-    picks, _ = shown_candidates(plan, 25 if more else 8)
-    r, budget = plan.request, plan.budget
-    head: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _header_text(plan)}}]
-    if r.model_note:
-        head.append(_context([escape(f"Assuming {r.model_note}.")]))
-    if changes:
-        head.append(_section(escape("*What changed*\n" + "\n".join(f"• {line}" for line in changes))))
-    head.append(
-        _section(
-            escape(
-                f"*Weights* {budget.weights_gib:.1f} GiB ({plan.model.weight_layout}) · *KV* "
-                f"{budget.kv_bytes_per_token:,} bytes per token ({plan.model.attention}), "
-                f"{budget.kv_gib_per_sequence:.2f} GiB per {r.context_tokens:,}-token request"
-            )
-        )
-    )
-    body = _sections(escape(explanation(env, plan, bold=_bold, code=_code)))
-    notes = [escape(w) for w in plan.warnings] + [escape(" · ".join(plan.assumptions))]
-    notes.append(
-        escape(
-            f"vLLM {r.vllm_version} accounting · specs as of {plan.catalog_as_of['instance_specs']} · "
-            f"{r.region} on-demand prices as of {plan.catalog_as_of['prices']}"
-        )
-    )
-    tail = [_context(notes)]
-    actions = _actions(request, plan, more)
-    if actions:
-        tail.append(actions)
-    ranking_table = [_table_block(picks)] if picks else []
-    ranking_text = [_table_fallback(picks)] if picks else []
-    blocks = _fit(head, ranking_table, body, tail)
-    fallback = _fit(head, ranking_text, body, tail)
-    return Message(_fallback_text(plan), blocks, fallback)
 
 
 def _fit(head: list[dict], ranking: list[dict], body: list[dict], tail: list[dict]) -> list[dict]:
@@ -230,53 +208,6 @@ def _fit(head: list[dict], ranking: list[dict], body: list[dict], tail: list[dic
         if not body:
             raise BlockLimitError("the answer's fixed parts exceed Slack's limits")
         body.pop()
-
-
-def error_message(message: str, suggestions: list[str] | None = None, understood: dict | None = None) -> Message:
-    """A short reply that says what was wrong, what was understood, and examples that work."""
-    lines = [f":warning: {escape(message)}"]
-    if understood:
-        lines.append("I understood: " + escape(", ".join(f"{k}={v}" for k, v in understood.items())))
-    if suggestions:
-        lines.append("Did you mean: " + escape(", ".join(suggestions[:5])))
-    lines.append("Try: `llama 3.3 70b fp8 8k context` · `qwen2.5 72b bf16 32k 20 users` · `70B fp8 on g6e.12xlarge`")
-    text = "\n".join(lines)
-    return Message(text, [_section(text[:MAX_SECTION])])
-
-
-HELP = (
-    "*Ask me which EC2 instance will serve a model with vLLM.* Mention me, DM me, or use `/headroom`.\n"
-    "• `@headroom llama 3.3 70b fp8 8k context`\n"
-    "• `@headroom qwen2.5 72b bf16 32k, 20 users, under $20/h`\n"
-    "• `/headroom deepseek r1 fp8 on p5en just me` (only you see the answer)\n"
-    "Then reply in the thread: `what about 32k?` · `int4 instead` · `with fp8 kv` · `64 users` · "
-    "`only g6e` · `exclude p5` · `why not g6.12xlarge?` · `start over`."
-)
-
-
-def help_message() -> Message:
-    return Message("Ask me e.g. 'llama 3.3 70b fp8 8k context'.", [_section(HELP)])
-
-
-def home_view(catalog: Catalog) -> dict:
-    """App Home: how to ask, examples, and how fresh the data is."""
-    as_of = catalog.as_of
-    freshness = (
-        f"*Data as of* — EC2 specs {as_of['instance_specs']}, on-demand prices {as_of['prices']} ({catalog.region}), "
-        f"GPUs {as_of['gpus']}, models {as_of['models']}, vLLM behaviour {as_of['vllm']}.\n"
-        f"{len(catalog.instances)} instance types, {len(catalog.gpus)} accelerators, {len(catalog.models)} models."
-    )
-    view: dict[str, Any] = {
-        "type": "home",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": "headroom: size your LLM on EC2"}},
-            _section(HELP),
-            {"type": "divider"},
-            _section(freshness),
-        ],
-    }
-    check_limits(view["blocks"], max_blocks=100)
-    return view
 
 
 # --- limits ------------------------------------------------------------------------------------

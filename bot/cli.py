@@ -1,22 +1,29 @@
-"""`headroom` command line: plan a deployment from flags (and, later, free text)."""
+"""`headroom` command line: `plan` (words and flags), `chat` (a conversation), `serve` (the Slack bot).
+
+`plan` and `chat` are thin loops around the conversation service (``engine.service``): read
+input, call it, render with the templates, print. Imports are lazy so that `plan` starts fast
+and never loads the Slack, Redis or HTTP stacks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Iterable, Sequence
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from engine.catalog.loader import load_catalog
-from engine.conversation import StartOver, changes, follow_up
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
-from engine.errors import HeadroomError, InvalidRequest
-from engine.parse import ParseError, parse_fields, parse_request
-from engine.plan import Plan, plan_json
-from engine.ranking import plan as make_plan
-from engine.request import Request
+
+if TYPE_CHECKING:
+    from bot.render import Views
+    from engine.catalog.loader import Catalog
+    from engine.errors import HeadroomError
+    from engine.service import Turn
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -136,110 +143,135 @@ _FLAG_FIELDS = {
 }
 
 
-def request_from_args(args: argparse.Namespace) -> Request:
-    """Words first, then flags on top: `headroom plan "70b fp8" --context 32k` plans 32k."""
-    fields: dict[str, object] = {}
-    text = " ".join(args.text or [])
-    if text.strip():
-        fields.update(parse_fields(text, load_catalog()))
-    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
-    if "model" in flags:
-        fields["model_note"] = None
-    fields.update(flags)
-    if "model" not in fields:
-        if text.strip():
-            return parse_request(text, load_catalog())  # raises ParseError saying what was not understood
-        raise InvalidRequest('say which model, e.g. headroom plan "llama 3.3 70b fp8 8k" or --model llama-3.3-70b')
-    return Request.model_validate(fields)
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    return {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "request"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(message if where == "request" else f"{where}: {message}")
-    return "; ".join(parts)
+def _catalog() -> Catalog:
+    from bot.catalog_cache import load_catalog_cached
+
+    return load_catalog_cached()
 
 
-def _fail(message: str, suggestions: Sequence[str] = ()) -> int:
-    print(f"headroom: {message}", file=sys.stderr)
-    if suggestions:
-        print(f"  did you mean: {', '.join(suggestions)}", file=sys.stderr)
-    return EXIT_USAGE
+def _views() -> Views:
+    from bot.render import Views
+
+    return Views()
 
 
-def _error_text(exc: Exception) -> tuple[str, list[str]]:
-    """A user-facing message (and suggestions) for anything the engine or parser rejects."""
-    if isinstance(exc, ValidationError):
-        return _validation_message(exc), []
-    if isinstance(exc, ParseError):
-        understood = ", ".join(f"{k}={v}" for k, v in exc.understood.items())
-        return str(exc) + (f" (understood: {understood})" if understood else ""), exc.suggestions
-    if isinstance(exc, InvalidRequest):
-        return str(exc), exc.suggestions
-    return str(exc), []
+def _json_error(views: Views, exc: HeadroomError) -> str:
+    return json.dumps(
+        {
+            "error": {
+                "code": exc.code,
+                "message": views.error(exc),
+                "suggestions": exc.suggestions,
+                "understood": {k: str(v) for k, v in views.understood(exc).items()},
+            }
+        },
+        indent=2,
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from bot.render import build_environment, render_terminal
+    from engine.errors import ParseError
+    from engine.service import respond
 
-    try:
-        request = request_from_args(args)
-        result = make_plan(request)
-    except (ValidationError, HeadroomError) as exc:
-        return _fail(*_error_text(exc))
+    text, flags = " ".join(args.text or []), _flags(args)
+    views = _views()
+    turn = respond(text, None, _catalog(), flags) if text.strip() or flags else None
+    if turn is None or turn.kind != "answer":
+        error = turn.error if turn and turn.error else ParseError("no_model_given")
+        if args.json:
+            print(_json_error(views, error))
+        else:
+            print(views.error_line(error), file=sys.stderr)
+        return EXIT_USAGE
+    assert turn.plan is not None and turn.request is not None
     if args.json:
-        print(json.dumps(plan_json(result), indent=2))
+        print(json.dumps(views.plan_json(turn.plan), indent=2))
     elif args.blocks:
-        from bot.blocks import answer_message
+        from bot.blocks import SlackViews
 
-        message = answer_message(build_environment(), result, request, more=args.all)
+        message = SlackViews(views).answer(turn.plan, turn.request, more=args.all)
         print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
     else:
-        print(render_terminal(build_environment(), result, limit=100 if args.all else 8), end="")
+        print(views.terminal(turn.plan, limit=100 if args.all else 8), end="")
     return EXIT_OK
 
 
 def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> int:
     """A terminal conversation: the first line asks, each next line follows up on the last plan."""
-    from bot.render import build_environment, render_changes, render_terminal
+    from engine.service import Memory, respond
 
-    env, catalog = build_environment(), load_catalog()
+    views, catalog = _views(), _catalog()
     interactive = lines is None and sys.stdin.isatty()
     if interactive:
-        print("headroom chat — ask e.g. 'llama 3.3 70b fp8 8k context'; then 'what about 32k?'. Ctrl-D to quit.")
-    previous = None
+        print(views.macros("chat.j2").greeting())
+    memory: Memory | None = None
     for raw in lines if lines is not None else _prompted(interactive):
         text = raw.strip()
         if not text:
             continue
         if text.lower() in {"quit", "exit", "bye"}:
             break
-        try:
-            request = follow_up(text, previous.request_model if previous else None, _top(previous), catalog)
-            result = make_plan(request)
-        except (ValidationError, HeadroomError) as exc:
-            message, suggestions = _error_text(exc)
-            print(f"headroom: {message}" + (f"\n  did you mean: {', '.join(suggestions)}" if suggestions else ""))
-            if isinstance(exc, StartOver):
-                previous = None
-            continue
-        if previous is not None:
-            print(render_changes(env, changes(previous.plan, result)), end="")
-        print(json.dumps(plan_json(result)) if args.json else render_terminal(env, result), end="\n")
-        previous = _Turn(request, result)
+        turn = _guarded(lambda: respond(text, memory, catalog), lambda line: print(line))  # noqa: B023
+        if turn is None:
+            continue  # an internal error, reported; the conversation keeps its memory
+        memory = turn.memory if turn.memory is not None else memory
+        _show_turn(views, turn, args.json)
     return EXIT_OK
 
 
-class _Turn:
-    def __init__(self, request: Request, plan: Plan) -> None:
-        self.request_model, self.plan = request, plan
+def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
+    if turn.kind != "answer":
+        if turn.error is not None:
+            print(views.error_line(turn.error))
+        elif turn.kind == "help":
+            print(views.macros("chat.j2").greeting())
+        return
+    assert turn.plan is not None
+    if turn.changes is not None:
+        print(views.changes(turn.changes), end="")
+    print(json.dumps(views.plan_json(turn.plan)) if as_json else views.terminal(turn.plan), end="\n")
 
 
-def _top(turn: _Turn | None) -> str | None:
-    top = turn.plan.top if turn else None
-    return top.instance if top else None
+def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | None:
+    """The terminal's error boundary: a bug prints a reference (the traceback goes to a log file), never a trace."""
+    try:
+        return work()
+    except Exception:  # noqa: BLE001 - the boundary
+        say(_internal_error())
+        return None
+
+
+def _internal_error() -> str:
+    """Log the current exception with a reference id; the user-facing line names the reference and the log."""
+    from engine.errors import HeadroomError
+
+    reference = uuid.uuid4().hex[:12]
+    where = _error_log()
+    try:
+        with where.open("a", encoding="utf-8") as log_file:
+            log_file.write(f"--- reference {reference}\n{traceback.format_exc()}\n")
+    except OSError:
+        logging.getLogger("headroom.cli").exception("reference %s", reference)
+        where = Path("stderr")
+    views = _views()
+    return f"{views.error_line(HeadroomError('internal', reference=reference))} (traceback in {where})"
+
+
+def _error_log() -> Path:
+    from bot.catalog_cache import default_cache_dir
+
+    folder = default_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "errors.log"
+
+
+def _fail(message: str) -> int:
+    print(f"headroom: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _prompted(interactive: bool) -> Iterable[str]:
@@ -286,14 +318,12 @@ def run_serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "plan":
-        return run_plan(args)
-    if args.command == "chat":
-        return run_chat(args)
-    if args.command == "serve":
-        return run_serve(args)
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve}
+    try:
+        return commands[args.command](args)
+    except Exception:  # noqa: BLE001 - the CLI's error boundary: a message with a reference, exit 1
+        print(_internal_error(), file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

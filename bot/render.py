@@ -1,20 +1,21 @@
-"""Render a Plan (plain data) with the Jinja views in templates/. One environment, built by the caller.
+"""Every word a user sees, rendered from the Jinja templates in templates/ (one environment per process).
 
-The explanation (templates/explanation.j2) is shared by the terminal and Slack, so the
-CLI and the bot never disagree; only the emphasis markers differ.
+The engine returns numbers and codes (Plans, Notes, errors); ``Views`` turns them into the
+terminal's text, Slack's mrkdwn pieces and the JSON's "text" fields, from the same templates.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from engine.advice import hints
-from engine.plan import Candidate, Plan
-
-#: bump when a template's output changes, so cached Slack answers are rebuilt
-TEMPLATE_VERSION = "3"
+from engine.errors import HeadroomError, ParseError
+from engine.notes import Note
+from engine.plan import Candidate, Plan, plan_json
 
 
 def _gib(value: float | None) -> str:
@@ -57,6 +58,10 @@ def _label(c: Candidate) -> str:
     return c.instance or f"{c.gpu_count} × {short_gpu(c.gpu)}"
 
 
+def _missing(code: str) -> str:
+    raise KeyError(f"no wording for code {code!r} in templates/")
+
+
 def build_environment() -> Environment:
     env = Environment(
         loader=PackageLoader("templates", "."),
@@ -66,7 +71,11 @@ def build_environment() -> Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters.update(gib=_gib, money=_money, count=_count, hardware=_hardware, layout=_layout, label=_label)
+    env.globals["missing"] = _missing
+    env.filters.update(
+        gib=_gib, money=_money, count=_count, hardware=_hardware, layout=_layout, label=_label, short_gpu=short_gpu
+    )
+    env.filters["say"] = lambda n: str(env.get_template("notes.j2").module.say(n))  # type: ignore[attr-defined]
     return env
 
 
@@ -103,21 +112,44 @@ def _plain(text: str) -> str:
     return text
 
 
-def explanation(env: Environment, plan: Plan, bold=_plain, code=_plain) -> str:  # noqa: ANN001
-    """The senior engineer's paragraphs; `bold` / `code` wrap emphasis for the target surface."""
-    _, rejected = shown_candidates(plan)
-    text = env.get_template("explanation.j2").render(
-        plan=plan, top=plan.top, rejected=rejected, hints=hints(plan), b=bold, c=code
-    )
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+class Views:
+    """The templates of one environment, and the few ways adapters ask for words."""
 
+    def __init__(self, env: Environment | None = None) -> None:
+        self.env = env or build_environment()
 
-def render_terminal(env: Environment, plan: Plan, limit: int = 8) -> str:
-    picks, _ = shown_candidates(plan, limit)
-    return env.get_template("plan.txt.j2").render(
-        plan=plan, picks=picks, explanation=explanation(env, plan, code=lambda s: f"\n  $ {s}")
-    )
+    def macros(self, template: str) -> Any:
+        return self.env.get_template(template).module
 
+    def say(self, n: Note) -> str:
+        return str(self.macros("notes.j2").say(n))
 
-def render_changes(env: Environment, lines: list[str]) -> str:
-    return env.get_template("changes.txt.j2").render(changes=lines)
+    def error(self, exc: HeadroomError) -> str:
+        return str(self.macros("errors.j2").explain(exc))
+
+    def understood(self, exc: HeadroomError) -> dict[str, object]:
+        return dict(exc.understood) if isinstance(exc, ParseError) else {}
+
+    def error_line(self, exc: HeadroomError) -> str:
+        """`headroom: message (understood: ...)` and the suggestions, for the terminal."""
+        return str(self.macros("chat.j2").error_line(self.error(exc), self.understood(exc), exc.suggestions))
+
+    def explanation(self, plan: Plan, bold: Callable[[str], str] = _plain, code: Callable[[str], str] = _plain) -> str:
+        """The senior engineer's paragraphs; `bold` / `code` wrap emphasis for the target surface."""
+        _, rejected = shown_candidates(plan)
+        text = self.env.get_template("explanation.j2").render(
+            plan=plan, top=plan.top, rejected=rejected, hints=hints(plan), b=bold, c=code
+        )
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    def terminal(self, plan: Plan, limit: int = 8) -> str:
+        picks, _ = shown_candidates(plan, limit)
+        return self.env.get_template("plan.txt.j2").render(
+            plan=plan, picks=picks, explanation=self.explanation(plan, code=lambda s: f"\n  $ {s}")
+        )
+
+    def changes(self, notes: list[Note]) -> str:
+        return self.env.get_template("changes.txt.j2").render(changes=notes)
+
+    def plan_json(self, plan: Plan) -> dict[str, Any]:
+        return plan_json(plan, self.say)

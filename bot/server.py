@@ -20,13 +20,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.answer import Answerer
+from bot.blocks import SlackViews
 from bot.metrics import Metrics
-from bot.render import build_environment
+from bot.release import release_digest
+from bot.render import Views
 from bot.settings import Settings
 from bot.slack_app import SlackBot, build_slack_app
 from bot.state import BotState
 from bot.store import MemoryStore, Store, build_store
-from engine.catalog.loader import load_catalog
+from engine.catalog.loader import Catalog, load_catalog
 from engine.catalog.resolve import model_index
 
 log = logging.getLogger("headroom.server")
@@ -51,6 +53,7 @@ def require_slack_credentials(settings: Settings, socket_mode: bool = False) -> 
 
 @dataclass
 class Components:
+    catalog: Catalog
     store: Store
     slack_app: AsyncApp
     bot: SlackBot
@@ -69,9 +72,11 @@ def build_components(settings: Settings, store: Store | None = None) -> Componen
         on_error=lambda operation: metrics.redis_errors.labels(operation).inc(),
     )
     state = BotState(store, settings)
-    answerer = Answerer(catalog, build_environment(), state, metrics)
+    release = release_digest()
+    answerer = Answerer(catalog, SlackViews(Views()), state, f"{release}:{catalog.digest}", metrics)
     slack_app, bot = build_slack_app(settings, state, answerer, metrics)
-    return Components(store, slack_app, bot, metrics)
+    log.info("answers keyed by release %s and catalog %s", release, catalog.digest)
+    return Components(catalog, store, slack_app, bot, metrics)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -99,7 +104,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: Starlette):  # noqa: ANN202
-        catalog = load_catalog()
+        catalog = parts.catalog
         # one pooled HTTP session for the Web API instead of a new connection per call
         client = parts.slack_app.client
         client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))

@@ -11,89 +11,32 @@ import asyncio
 import json
 import logging
 import re
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answerer, Outcome
-from bot.blocks import Message, error_message, home_view
+from bot.blocks import Message
 from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.state import BotState, ThreadState
+from bot.slack_web import InFlight, build_web_client
+from bot.state import BotState
+from engine.errors import HeadroomError
 from engine.request import Request
+from engine.service import Memory
 
 log = logging.getLogger("headroom.slack")
 
 _PRIVATE = re.compile(r"(?:^|\s)(?:--private|just me|only me|private)(?=\s|$)", re.IGNORECASE)
 _SKIP_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave"}
-_TOO_FAST = "You're asking faster than I can plan; give me a minute and ask again."
 DM_ROOT = "dm"
-
-
-def _counted(handler_class: type, reason: str, metrics: Metrics, **kwargs):  # noqa: ANN003, ANN202
-    """A slack_sdk retry handler that also counts its retries."""
-
-    class Counted(handler_class):  # type: ignore[misc, valid-type]
-        async def prepare_for_next_attempt_async(self, **kw):  # noqa: ANN003, ANN202
-            metrics.slack_retries.labels(reason).inc()
-            return await super().prepare_for_next_attempt_async(**kw)
-
-    return Counted(**kwargs)
-
-
-def build_web_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
-    """Web API client pointed at SLACK_API_URL, retrying rate limits (Retry-After) and server errors."""
-    # slack_sdk tests `logger.level <= DEBUG` on the logger object itself: a logger left at NOTSET
-    # makes it format every request body (our ~10 kB answers) into a debug string nobody reads
-    api_logger = logging.getLogger("headroom.slack_api")
-    api_logger.setLevel(logging.INFO)
-    return AsyncWebClient(
-        token=settings.secret("slack_bot_token"),
-        base_url=settings.slack_api_url,
-        logger=api_logger,
-        retry_handlers=[
-            _counted(AsyncConnectionErrorRetryHandler, "connection", metrics, max_retry_count=2),
-            _counted(
-                AsyncRateLimitErrorRetryHandler, "rate_limited", metrics, max_retry_count=settings.slack_max_retries
-            ),
-            _counted(AsyncServerErrorRetryHandler, "server_error", metrics, max_retry_count=2),
-        ],
-    )
-
-
-class InFlight:
-    """Counts answers being worked on, so shutdown can wait for them (Slack won't resend an acked event)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def __enter__(self) -> InFlight:
-        self.count += 1
-        self._idle.clear()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def drain(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+Reply = Callable[[Message], Awaitable[object]]
 
 
 class SlackBot:
@@ -132,19 +75,18 @@ class SlackBot:
 
     async def _answer(
         self, surface: str, client: AsyncWebClient, channel: str, user: str | None, text: str, thread_key: str,
-        reply_thread: str | None, known_thread: ThreadState | None = None,
+        reply_thread: str | None, known_thread: Memory | None = None,
     ) -> None:  # fmt: skip
-        with self.inflight:
-            if not await self.state.allow(user):
-                self.metrics.requests.labels(surface, "rate_limited").inc()
-                await self.post(client, channel, error_message(_TOO_FAST), reply_thread)
-                return
-            thread = known_thread or await self.state.thread(channel, thread_key)
-            outcome = await self.answerer.respond(text, thread)
-            await self.post(client, channel, outcome.message, reply_thread)
-            await self._remember(channel, thread_key, outcome)
-            self.metrics.requests.labels(surface, outcome.kind).inc()
-            log.info("answered %s in %s", surface, channel, extra={"outcome": outcome.kind, "cached": outcome.cached})
+        if not await self.state.allow(user):
+            self.metrics.requests.labels(surface, "rate_limited").inc()
+            await self.post(client, channel, self.answerer.error(HeadroomError("too_fast")).message, reply_thread)
+            return
+        thread = known_thread or await self.state.thread(channel, thread_key)
+        outcome = await self.answerer.respond(text, thread)
+        await self.post(client, channel, outcome.message, reply_thread)
+        await self._remember(channel, thread_key, outcome)
+        self.metrics.requests.labels(surface, outcome.kind).inc()
+        log.info("answered %s in %s", surface, channel, extra={"outcome": outcome.kind, "cached": outcome.cached})
 
     async def _first(self, surface: str, event_id: str | None, channel: str, ts: str) -> bool:
         REQUEST_ID.set(event_id or f"{channel}:{ts}")
@@ -155,15 +97,20 @@ class SlackBot:
         return False
 
     async def _remember(self, channel: str, thread_key: str, outcome: Outcome) -> None:
-        if outcome.kind == "reset":
-            await self.state.clear_thread(channel, thread_key)
-        elif outcome.request is not None:
-            await self.state.save_thread(channel, thread_key, ThreadState(outcome.request, outcome.top))
+        if outcome.memory is not None:
+            await self.state.save_thread(channel, thread_key, outcome.memory)
 
     # --- listeners ----------------------------------------------------------------------------
 
     async def on_mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
-        await self._spawn(self._mention(event, body, client))
+        channel, thread_ts = event.get("channel", ""), event.get("thread_ts") or event.get("ts")
+        await self._spawn("mention", self._mention(event, body, client), self._poster(client, channel, thread_ts))
+
+    def _poster(self, client: AsyncWebClient, channel: str, thread_ts: str | None) -> Reply:
+        async def reply(message: Message) -> None:
+            await self.post(client, channel, message, thread_ts)
+
+        return reply
 
     async def _mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
         channel, ts = event["channel"], event["ts"]
@@ -173,9 +120,14 @@ class SlackBot:
         await self._answer("mention", client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
 
     async def on_message(self, event: dict, body: dict, client: AsyncWebClient, context: dict) -> None:
-        await self._spawn(self._message(event, body, client, context.get("bot_user_id")))
+        # a failure is answered only where headroom would have answered: DMs and its own threads (known
+        # once the message is accepted; _message sets `accepted`), never arbitrary channel chatter
+        accepted: list[Reply] = []
+        await self._spawn("message", self._message(event, body, client, context.get("bot_user_id"), accepted), accepted)
 
-    async def _message(self, event: dict, body: dict, client: AsyncWebClient, bot_user: str | None) -> None:
+    async def _message(
+        self, event: dict, body: dict, client: AsyncWebClient, bot_user: str | None, accepted: list[Reply]
+    ) -> None:
         if event.get("subtype") in _SKIP_SUBTYPES or event.get("bot_id"):
             return
         channel, ts, text = event.get("channel"), event.get("ts"), event.get("text", "")
@@ -197,14 +149,18 @@ class SlackBot:
         surface = "dm" if is_dm else "thread"
         if not await self._first(surface, body.get("event_id"), channel, ts):
             return
+        accepted.append(self._poster(client, channel, reply_thread))
         await self._answer(surface, client, channel, event.get("user"), text, thread_key, reply_thread, thread)
 
-    async def _spawn(self, work) -> None:  # noqa: ANN001
+    async def _spawn(
+        self, surface: str, work: Coroutine[Any, Any, None], reply: Reply | list[Reply] | None
+    ) -> None:
         """Run the answer after the acknowledgement has gone back; shutdown waits for it.
 
         At most `max_answers_in_flight` answers run at once per process: past that, the
         acknowledgement waits briefly (`backpressure_wait_s`, 50 ms) for a slot, so a burst
         slows intake a little instead of piling up answers that would all arrive late.
+        Whatever goes wrong inside, the user still gets a reply (see `_guarded`).
         """
         try:
             await asyncio.wait_for(self._slots.acquire(), self.settings.backpressure_wait_s)
@@ -212,7 +168,7 @@ class SlackBot:
         except TimeoutError:
             slotted = False  # never hold Slack's acknowledgement hostage: run over the limit
         self.inflight.__enter__()
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._guarded(surface, work, reply))
         self._tasks.add(task)
 
         def finished(done: asyncio.Task) -> None:
@@ -220,15 +176,34 @@ class SlackBot:
             self.inflight.__exit__()
             if slotted:
                 self._slots.release()
-            if not done.cancelled() and done.exception():
-                log.error("answer failed: %s", done.exception(), exc_info=done.exception())
 
         task.add_done_callback(finished)
+
+    async def _guarded(self, surface: str, work: Coroutine[Any, Any, None], reply: Reply | list[Reply] | None) -> None:
+        """The bot's error boundary: an unexpected failure is logged with its traceback and a reference id,
+        and the user gets a short reply naming that reference instead of silence."""
+        try:
+            await work
+        except Exception:  # noqa: BLE001 - the boundary: every failure is logged and answered
+            reference = REQUEST_ID.get() or uuid.uuid4().hex[:12]
+            REQUEST_ID.set(reference)
+            self.metrics.requests.labels(surface, "failed").inc()
+            log.exception("answer failed (reference %s)", reference, extra={"reference": reference})
+            replies = reply if isinstance(reply, list) else [reply] if reply else []
+            for send in replies:
+                try:
+                    await send(self.answerer.error(HeadroomError("internal", reference=reference)).message)
+                except Exception:  # noqa: BLE001 - Slack itself may be what failed
+                    log.exception("could not tell the user about failure %s", reference)
 
     async def on_command(self, ack, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         await ack()
         REQUEST_ID.set(command.get("trigger_id"))
-        await self._spawn(self._command(command, respond, client))
+
+        async def reply(message: Message) -> None:
+            await respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
+
+        await self._spawn("command", self._command(command, respond, client), reply)
 
     async def _command(self, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
         text = command.get("text", "")
@@ -237,7 +212,7 @@ class SlackBot:
         channel, user = command.get("channel_id", ""), command.get("user_id")
         if not await self.state.allow(user):
             self.metrics.requests.labels("command", "rate_limited").inc()
-            await respond(response_type="ephemeral", text=_TOO_FAST)
+            await respond(response_type="ephemeral", text=self.answerer.error(HeadroomError("too_fast")).message.text)
             return
         outcome = await self.answerer.respond(text, None)
         self.metrics.requests.labels("command", outcome.kind).inc()
@@ -258,14 +233,19 @@ class SlackBot:
     async def on_button(self, ack, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         await ack()
         REQUEST_ID.set(action.get("action_ts"))
-        await self._spawn(self._button(body, action, client, respond))
+
+        async def reply(message: Message) -> None:
+            await respond(response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks)
+
+        await self._spawn("button", self._button(body, action, client, respond), reply)
 
     async def _button(self, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
         try:
             value = json.loads(action.get("value", ""))
             request = Request.model_validate(value["r"])
         except (ValueError, KeyError, TypeError, ValidationError):
-            await respond(response_type="ephemeral", replace_original=False, text="That button has expired; ask again.")
+            expired = self.answerer.error(HeadroomError("button_expired")).message
+            await respond(response_type="ephemeral", replace_original=False, text=expired.text)
             return
         container = body.get("container", {})
         channel = container.get("channel_id") or body.get("channel", {}).get("id")
@@ -285,12 +265,12 @@ class SlackBot:
         await self._remember(channel, thread_ts, outcome)
 
     async def on_home(self, event: dict, client: AsyncWebClient) -> None:
-        await self._spawn(self._home(event, client))
+        await self._spawn("home", self._home(event, client), None)
 
     async def _home(self, event: dict, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        await client.views_publish(user_id=event["user"], view=home_view(self.answerer.catalog))
+        await client.views_publish(user_id=event["user"], view=self.answerer.slack.home(self.answerer.catalog))
         self.metrics.requests.labels("home", "answer").inc()
 
     def register(self, app: AsyncApp) -> AsyncApp:

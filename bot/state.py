@@ -8,34 +8,29 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from bot.settings import Settings
 from bot.store import Store
 from engine.request import Request
+from engine.service import Memory
 
 
-@dataclass(frozen=True)
-class ThreadState:
-    """The previous request in a thread (None after 'start over'), and the instance its answer recommended."""
+def memory_to_json(memory: Memory) -> str:
+    request = memory.request.model_dump(mode="json") if memory.request else None
+    return json.dumps({"request": request, "top": memory.top})
 
-    request: Request | None
-    top: str | None
 
-    def to_json(self) -> str:
-        request = self.request.model_dump(mode="json") if self.request else None
-        return json.dumps({"request": request, "top": self.top})
-
-    @classmethod
-    def from_json(cls, raw: str) -> ThreadState | None:
-        try:
-            data = json.loads(raw)
-            request = Request.model_validate(data["request"]) if data["request"] is not None else None
-            return cls(request, data.get("top"))
-        except (ValueError, KeyError, TypeError, ValidationError):
-            return None  # state written by an incompatible version: start the thread afresh
+def memory_from_json(raw: str) -> Memory | None:
+    """A thread's memory; None when it was written by an incompatible version (the thread starts afresh)."""
+    try:
+        data = json.loads(raw)
+        request = Request.model_validate(data["request"]) if data["request"] is not None else None
+        top = data.get("top")
+        return Memory(request, top if isinstance(top, str) else None)
+    except (ValueError, KeyError, TypeError, ValidationError):
+        return None
 
 
 class BotState:
@@ -66,9 +61,10 @@ class BotState:
     # --- answer cache -----------------------------------------------------------------
 
     @staticmethod
-    def answer_key(request: Request, catalog_version: str, template_version: str, variant: str = "") -> str:
+    def answer_key(request: Request, release: str, variant: str = "") -> str:
+        """Same request, same code, templates and data (`release`, a digest of them all) -> same answer."""
         normalised = request.model_dump_json()
-        digest = hashlib.sha256(f"{normalised}|{catalog_version}|{template_version}|{variant}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{normalised}|{release}|{variant}".encode()).hexdigest()
         return f"answer:{digest[:40]}"
 
     async def cached_answer(self, key: str) -> dict | None:
@@ -86,13 +82,10 @@ class BotState:
 
     # --- threads ----------------------------------------------------------------------
 
-    async def thread(self, channel: str, thread_ts: str) -> ThreadState | None:
+    async def thread(self, channel: str, thread_ts: str) -> Memory | None:
         raw = await self.store.get(f"thread:{channel}:{thread_ts}")
-        return ThreadState.from_json(raw) if raw else None
+        return memory_from_json(raw) if raw else None
 
-    async def clear_thread(self, channel: str, thread_ts: str) -> None:
-        """'start over': the next message in the thread is a new question."""
-        await self.save_thread(channel, thread_ts, ThreadState(None, None))
-
-    async def save_thread(self, channel: str, thread_ts: str, state: ThreadState) -> None:
-        await self.store.set(f"thread:{channel}:{thread_ts}", state.to_json(), self.settings.thread_ttl_days * 86400)
+    async def save_thread(self, channel: str, thread_ts: str, memory: Memory) -> None:
+        """Memory() after 'start over': the thread is still headroom's, and its next message is a new question."""
+        await self.store.set(f"thread:{channel}:{thread_ts}", memory_to_json(memory), self.settings.thread_ttl_days * 86400)

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
+from engine.notes import Note, note
 from engine.plan import Candidate, Plan
 
 
-def hints(plan: Plan, limit: int = 3) -> list[str]:
+def hints(plan: Plan, limit: int = 3) -> list[Note]:
     """Up to `limit` concrete changes, each with the number it buys."""
     request, top = plan.request, plan.top
-    found: list[str] = []
-    capacity = f" (about {2 * top.max_concurrency:.0f} requests per replica)" if top else ""
+    found: list[Note] = []
     if request.kv_dtype != "fp8":
-        found.append(f"FP8 KV cache (--kv-cache-dtype fp8) halves KV per token{capacity}.")
+        found.append(note("fp8_kv", requests=2 * top.max_concurrency if top else None))
     weights = plan.budget.weights_gib
     if request.weights_dtype in {"bf16", "fp16", "fp32"}:
-        found.append(f"FP8 weights would take about {weights / 2:.0f} GiB instead of {weights:.0f}.")
+        found.append(note("fp8_weights", weights_gib=weights, estimate_gib=weights / 2))
     elif request.weights_dtype in {"fp8", "int8"}:
-        found.append(f"INT4 weights (AWQ/GPTQ) would take about {weights * 0.55:.0f} GiB instead of {weights:.0f}.")
+        found.append(note("int4_weights", weights_gib=weights, estimate_gib=weights * 0.55))
     if request.context_tokens > 8192:
-        found.append(f"A shorter --max-model-len ({request.context_tokens // 2:,}) fits about twice the requests.")
+        found.append(note("shorter_context", context=request.context_tokens // 2))
     reference = top or _closest_rejection(plan)
     if request.gpu_memory_utilization < 0.95 and (top is None or top.verdict == "tight") and reference:
         visible = reference.gpu_memory_gib
         if visible:
-            extra = (0.95 - request.gpu_memory_utilization) * visible
-            found.append(f"--gpu-memory-utilization 0.95 gives vLLM {extra:.1f} GiB more per GPU.")
+            found.append(note("higher_utilization", extra_gib=(0.95 - request.gpu_memory_utilization) * visible))
     return found[:limit]
 
 

@@ -29,8 +29,6 @@ class WeightFormat:
     linear_bytes: float
     #: dtype of everything that is not quantized (embeddings, lm_head, norms, routers)
     base: str
-    #: short description used in explanations
-    layout: str
     #: activations and KV default to this dtype ("auto" KV follows the model dtype)
     compute: str
 
@@ -40,26 +38,18 @@ def _group(bits: float, group: int, scale_bytes: int = 2, zero_bits: float = 0.0
 
 
 WEIGHT_FORMATS: dict[str, WeightFormat] = {
-    "fp32": WeightFormat("fp32", 4.0, "fp32", "all tensors FP32", "fp32"),
-    "fp16": WeightFormat("fp16", 2.0, "fp16", "all tensors FP16", "fp16"),
-    "bf16": WeightFormat("bf16", 2.0, "bf16", "all tensors BF16", "bf16"),
+    "fp32": WeightFormat("fp32", 4.0, "fp32", "fp32"),
+    "fp16": WeightFormat("fp16", 2.0, "fp16", "fp16"),
+    "bf16": WeightFormat("bf16", 2.0, "bf16", "bf16"),
     # compressed-tensors FP8-dynamic / --quantization fp8: per-channel or per-tensor scales
-    "fp8": WeightFormat("fp8", 1.0, "bf16", "linear layers FP8 E4M3, embeddings/lm_head/norms BF16", "bf16"),
-    "int8": WeightFormat("int8", 1.0, "bf16", "linear layers INT8 (W8A8), embeddings/lm_head/norms BF16", "bf16"),
+    "fp8": WeightFormat("fp8", 1.0, "bf16", "bf16"),
+    "int8": WeightFormat("int8", 1.0, "bf16", "bf16"),
     # GPTQ/AWQ with group size 128: a 16-bit scale (and for AWQ a 4-bit zero) per group
-    "int4": WeightFormat(
-        "int4",
-        _group(4, 128, 2, 4),
-        "bf16",
-        "linear layers INT4, group 128 (GPTQ/AWQ), embeddings/lm_head BF16",
-        "bf16",
-    ),
+    "int4": WeightFormat("int4", _group(4, 128, 2, 4), "bf16", "bf16"),
     # NVFP4: FP8 scale per 16 elements
-    "fp4": WeightFormat("fp4", _group(4, 16, 1), "bf16", "linear layers NVFP4 (FP8 scale per 16), rest BF16", "bf16"),
+    "fp4": WeightFormat("fp4", _group(4, 16, 1), "bf16", "bf16"),
     # OCP MXFP4: E8M0 scale per 32 elements
-    "mxfp4": WeightFormat(
-        "mxfp4", _group(4, 32, 1), "bf16", "MoE experts MXFP4 (E8M0 scale per 32), rest BF16", "bf16"
-    ),
+    "mxfp4": WeightFormat("mxfp4", _group(4, 32, 1), "bf16", "bf16"),
 }
 
 

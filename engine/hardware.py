@@ -5,41 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.catalog.schema import GpuSpec
+from engine.notes import Note, note
 from engine.served import ServedModel
 
 
 @dataclass(frozen=True)
 class Support:
     runs: bool
-    reason: str = ""  # why it cannot run, when runs is False
-    caveats: tuple[str, ...] = field(default_factory=tuple)
+    reason: Note | None = None  # why it cannot run, when runs is False
+    caveats: tuple[Note, ...] = field(default_factory=tuple)
 
 
 def support(gpu: GpuSpec, served: ServedModel) -> Support:
     """Can vLLM run this model's weight format on this GPU, and at what cost?"""
     if gpu.runtime != "cuda":
-        return Support(False, f"{gpu.name} is not a CUDA GPU; vLLM's CUDA build does not run on it")
+        return Support(False, note("not_cuda", gpu=gpu.name))
     cc = gpu.capability or (0, 0)
+    sm = f"sm_{cc[0]}{cc[1]}"
     dtype = served.fmt.dtype
-    caveats: list[str] = []
+    caveats: list[Note] = []
     if cc < (8, 0) and "bf16" in (dtype, served.fmt.base, served.fmt.compute):
-        caveats.append(f"{gpu.name} (sm_{cc[0]}{cc[1]}) has no BF16: run with --dtype half (FP16), same memory")
+        caveats.append(note("no_bf16", gpu=gpu.name, sm=sm))
     if dtype == "fp8" or served.kv_dtype == "fp8":
         if cc < (8, 0):
-            return Support(False, f"FP8 needs sm_80 or newer; {gpu.name} is sm_{cc[0]}{cc[1]} (no FP8 kernels)")
+            return Support(False, note("fp8_needs_sm80", gpu=gpu.name, sm=sm))
         if cc < (8, 9) and dtype == "fp8":
-            caveats.append(
-                f"{gpu.name} (sm_{cc[0]}{cc[1]}) has no FP8 tensor cores: FP8 weights run weight-only "
-                "(Marlin), same memory, slower prefill"
-            )
+            caveats.append(note("fp8_weight_only", gpu=gpu.name, sm=sm))
     if dtype == "fp4" and cc < (10, 0):
-        return Support(False, f"NVFP4 needs Blackwell (sm_100/sm_120); {gpu.name} is sm_{cc[0]}{cc[1]}")
+        return Support(False, note("nvfp4_needs_blackwell", gpu=gpu.name, sm=sm))
     if dtype == "mxfp4" and cc < (8, 0):
-        return Support(False, f"MXFP4 kernels need sm_80 or newer; {gpu.name} is sm_{cc[0]}{cc[1]}")
+        return Support(False, note("mxfp4_needs_sm80", gpu=gpu.name, sm=sm))
     if dtype == "int8" and cc < (7, 5):
-        return Support(False, f"INT8 W8A8 kernels need sm_75 or newer; {gpu.name} is sm_{cc[0]}{cc[1]}")
+        return Support(False, note("int8_needs_sm75", gpu=gpu.name, sm=sm))
     if cc >= (12, 0) and dtype == "fp8":
-        caveats.append("Blackwell workstation-class GPUs (sm_120) got block-scaled FP8 kernels late: use a recent vLLM")
+        caveats.append(note("sm120_fp8_late"))
     return Support(True, caveats=tuple(caveats))
 
 

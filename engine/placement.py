@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 
 from rapidfuzz import process
 
@@ -11,6 +11,7 @@ from engine.catalog.loader import Catalog
 from engine.catalog.resolve import normalise
 from engine.catalog.schema import GpuSpec, InstanceSpec
 from engine.errors import InvalidRequest, UnknownHardware
+from engine.notes import note
 from engine.plan import NotEvaluated
 from engine.request import Request
 from engine.served import ServedModel
@@ -28,12 +29,19 @@ class Hardware:
     interconnect: str
     instance: InstanceSpec | None
     usd_per_hour: float | None
-    price_note: str | None
+    price_note: str | None  # the catalog's own note on an instance's price (data, not wording)
+    price_share_of: str | None  # a pinned GPU set is priced as a share of this instance
     label: str | None
 
     @property
     def gpu_count(self) -> int:
         return self.gpus_per_node * self.nodes
+
+    @cached_property
+    def set_key(self) -> tuple[str, int, str, float | None]:
+        """The GPU set as the memory model sees it: instances with the same key are assessed once per plan."""
+        memory_mib = self.instance.memory_mib_per_gpu if self.instance else None
+        return (self.gpu.id, self.gpu_count, self.interconnect, memory_mib)
 
 
 def find_gpu(catalog: Catalog, name: str) -> GpuSpec:
@@ -43,7 +51,7 @@ def find_gpu(catalog: Catalog, name: str) -> GpuSpec:
             return gpu
     names = {g.id: g for g in catalog.gpus.values()}
     close = [m[0] for m in process.extract(name, list(names), limit=4) if m[1] >= 50]
-    raise UnknownHardware(f"I don't know the GPU '{name}'.", suggestions=close)
+    raise UnknownHardware("unknown_gpu", suggestions=close, name=name)
 
 
 def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
@@ -51,7 +59,7 @@ def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
     if key in catalog.instances:
         return catalog.instances[key]
     close = [m[0] for m in process.extract(key, list(catalog.instances), limit=4) if m[1] >= 60]
-    raise UnknownHardware(f"I don't know the EC2 instance type '{name}'.", suggestions=close)
+    raise UnknownHardware("unknown_instance", suggestions=close, name=name)
 
 
 def _per_gpu_price(catalog: Catalog, gpu: GpuSpec) -> tuple[float | None, str | None]:
@@ -61,9 +69,9 @@ def _per_gpu_price(catalog: Catalog, gpu: GpuSpec) -> tuple[float | None, str | 
         if i.gpu == gpu.id and i.price_usd_per_hour and i.gpu_fraction == 1.0
     ]
     if not priced:
-        return None, f"no EC2 on-demand price for {gpu.name}"
+        return None, None
     price, source = min(priced)
-    return price, f"per-GPU share of {source}"
+    return price, source
 
 
 def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
@@ -81,17 +89,17 @@ def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
 
 # --- hardware lists ------------------------------------------------------------------------
 
-_NEURON_NOTE = "AWS Neuron accelerators need the Neuron SDK (vLLM's Neuron backend); headroom sizes CUDA GPUs only"
-
-
-@cache
 def _instance_hardware(catalog: Catalog, inst_name: str, nodes: int = 1) -> Hardware:
+    return catalog.memo.get(("hardware", inst_name, nodes), _build_hardware, catalog, inst_name, nodes)
+
+
+def _build_hardware(catalog: Catalog, inst_name: str, nodes: int) -> Hardware:
     inst = catalog.instances[inst_name]
     gpu = catalog.gpu(inst.gpu)
     price = inst.price_usd_per_hour * nodes if inst.price_usd_per_hour else None
     label = inst.name if nodes == 1 else f"{nodes} × {inst.name}"
     interconnect = "nvlink" if inst.interconnect == "nvlink" else ("pcie" if inst.gpu_count > 1 else "none")
-    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, label)
+    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, None, label)
 
 
 def _matches_families(req: Request, inst: InstanceSpec) -> bool:
@@ -108,9 +116,10 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
     if req.gpu:
         gpu = find_gpu(catalog, req.gpu)
         count = req.gpus or req.tp or 1
-        price, note = _per_gpu_price(catalog, gpu)
+        price, share_of = _per_gpu_price(catalog, gpu)
         interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
-        return [Hardware(gpu, count, 1, interconnect, None, price * count if price else None, note, None)], []
+        hw = Hardware(gpu, count, 1, interconnect, None, price * count if price else None, None, share_of, None)
+        return [hw], []
     if req.compare:
         chosen = [find_instance(catalog, name) for name in req.compare]
         return [
@@ -119,7 +128,7 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
     if req.instance:
         inst = find_instance(catalog, req.instance)
         if catalog.gpu(inst.gpu).runtime == "neuron":
-            raise InvalidRequest(f"{inst.name}: {_NEURON_NOTE}")
+            raise InvalidRequest("neuron_instance", instance=inst.name)
         return [_instance_hardware(catalog, inst.name)], []
     options, neuron, other = [], [], []
     for inst in catalog.instances.values():
@@ -141,17 +150,20 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
                 neuron.append(asked.name)
     skipped = []
     if neuron:
-        skipped.append(NotEvaluated(instances=tuple(neuron), reason=_NEURON_NOTE))
+        skipped.append(NotEvaluated(instances=tuple(neuron), reason=note("neuron")))
     if other:
-        skipped.append(
-            NotEvaluated(instances=tuple(other), reason="no CUDA GPU (AMD Radeon Pro V520): vLLM does not serve on it")
-        )
+        skipped.append(NotEvaluated(instances=tuple(other), reason=note("no_cuda_gpu", gpus=_gpu_names(catalog, other))))
     if req.families and not options and not neuron:
         raise InvalidRequest(
-            f"no GPU instance matches {', '.join(req.families)}; families I know: "
-            + ", ".join(sorted({i.family for i in catalog.instances.values()}))
+            "no_family_match",
+            families=list(req.families),
+            known=sorted({i.family for i in catalog.instances.values()}),
         )
     return options, skipped
+
+
+def _gpu_names(catalog: Catalog, instances: list[str]) -> list[str]:
+    return sorted({catalog.gpu(catalog.instances[name].gpu).name for name in instances})
 
 
 def multi_node_options(req: Request, catalog: Catalog) -> list[Hardware]:

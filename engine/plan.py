@@ -7,12 +7,15 @@ turns a Plan into the documented JSON object (see docs/plan-json.md).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Literal
+
+from engine.notes import Note, as_json
 
 Verdict = Literal["fits", "tight", "no_kv_room", "does_not_load"]
 FEASIBLE: frozenset[str] = frozenset({"fits", "tight"})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: notes are objects with a code (and text), model summary as data
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,7 @@ class NormalisedRequest:
     min_tokens_per_s: float | None = None
     max_ttft_s: float | None = None
     sort: str = "cost"
-    model_note: str | None = None
+    model_note: Note | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +55,15 @@ class ModelSummary:
     heads: int
     kv_heads: int
     head_dim: int
-    attention: str  # "GQA 64 query / 8 KV heads", "MLA (...)", ...
-    moe: str | None
+    attention: str  # mha | gqa | mla
+    kv_lora_rank: int | None  # MLA latent width
+    rope_dim: int | None  # MLA rope part
+    sliding_layers: int  # layers with a sliding window (0: none)
+    window: int | None
+    experts: int | None  # MoE routed experts
+    active_experts: int | None
     max_context: int
-    weight_layout: str
+    weight_layout: str  # the weight format's dtype: how its tensors are stored (templates word it)
     source: str
 
 
@@ -104,16 +112,17 @@ class Candidate:
     ttft_s: float | None
     usd_per_hour: float | None
     usd_per_million_tokens: float | None
-    price_note: str | None
-    reasons: list[str]
-    caveats: list[str]
+    price_note: str | None  # the catalog's note on this instance's price
+    price_share_of: str | None  # pinned GPUs: priced as a per-GPU share of this instance
+    reasons: list[Note]
+    caveats: list[Note]
     vllm_command: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class NotEvaluated:
     instances: tuple[str, ...]
-    reason: str
+    reason: Note
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,7 @@ class WhyNot:
     instance: str
     rank: int
     verdict: str
-    reasons: tuple[str, ...]
+    reasons: tuple[Note, ...]
     top: str | None
 
 
@@ -134,8 +143,8 @@ class Plan:
     budget: Budget
     candidates: list[Candidate]
     not_evaluated: list[NotEvaluated]
-    warnings: list[str]
-    assumptions: list[str]
+    warnings: list[Note]
+    assumptions: list[Note]
     catalog_as_of: dict[str, str]
     catalog_version: str
     why_not: WhyNot | None = None
@@ -147,17 +156,24 @@ class Plan:
         return next((c for c in self.candidates if c.feasible and c.meets_targets), None)
 
 
-def _rounded(value: object) -> object:
+def _plain(value: object, say: Callable[[Note], str] | None) -> object:
+    """JSON-able data: notes become {"code", their numbers, and "text" when a renderer is given}."""
+    if isinstance(value, Note):
+        data = as_json(value)
+        if say is not None:
+            data["text"] = say(value)
+        return _plain(data, None)
     if isinstance(value, float):
         return round(value, 3)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name), say) for f in fields(value)}
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: _plain(v, say) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
+        return [_plain(v, say) for v in value]
     return value
 
 
-def plan_json(plan: Plan) -> dict:
-    """The `headroom plan --json` object (documented in docs/plan-json.md); floats to 3 decimals."""
-    data = asdict(plan)
-    return _rounded(data)  # type: ignore[return-value]
+def plan_json(plan: Plan, say: Callable[[Note], str] | None = None) -> dict[str, Any]:
+    """The `headroom plan --json` object (docs/plan-json.md); floats to 3 decimals, notes with their words."""
+    return _plain(plan, say)  # type: ignore[return-value]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from engine.dtypes import KvDtype, WeightDtype
+from engine.notes import Note
 
 Concurrency = int | Literal["max"]
 SortKey = Literal["cost", "speed"]
@@ -47,35 +49,36 @@ class Request(BaseModel):
     why_not: str | None = None
     sort: SortKey = "cost"
     #: what a loose request was read as ("70B" -> a Llama-3.3-70B-shaped model), said in the answer
-    model_note: str | None = None
+    model_note: Note | None = None
 
     @field_validator("concurrency")
     @classmethod
     def _positive(cls, value: Concurrency) -> Concurrency:
         if value != "max" and value <= 0:
-            raise ValueError("concurrency must be a positive number of users, or 'max'")
+            raise PydanticCustomError("concurrency_positive", "concurrency must be positive or 'max'")
         return value
 
     @field_validator("region")
     @classmethod
     def _aws_region(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value):
-            raise ValueError(f"'{value}' is not an AWS region name like us-east-1 or eu-west-2")
+            raise PydanticCustomError("region_name", "not an AWS region name", {"value": value})
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Request:
         if self.instance and self.gpu:
-            raise ValueError("pick either an instance (--instance) or a GPU type (--gpu), not both")
+            raise PydanticCustomError("instance_and_gpu", "an instance and a GPU type")
         if self.gpus is not None and not self.gpu:
-            raise ValueError("--gpus needs --gpu to say which GPU (e.g. --gpu h100 --gpus 2)")
+            raise PydanticCustomError("gpus_without_gpu", "a GPU count without a GPU type")
         if self.tp and self.gpus and self.gpus % self.tp:
-            raise ValueError(f"tensor parallel {self.tp} does not divide {self.gpus} GPUs")
+            raise PydanticCustomError("tp_not_divisor", "TP does not divide the GPUs", {"tp": self.tp, "gpus": self.gpus})
         if self.input_tokens and self.output_tokens and self.context_tokens:
             if self.input_tokens + self.output_tokens > self.context_tokens:
-                raise ValueError(
-                    f"input {self.input_tokens} + output {self.output_tokens} tokens exceed the "
-                    f"{self.context_tokens}-token context; raise the context or shorten the split"
+                raise PydanticCustomError(
+                    "split_exceeds_context",
+                    "input + output exceed the context",
+                    {"input": self.input_tokens, "output": self.output_tokens, "context": self.context_tokens},
                 )
         for limit in (self.input_tokens, self.output_tokens):
             if (
@@ -84,7 +87,9 @@ class Request(BaseModel):
                 and limit >= self.context_tokens
                 and not (self.input_tokens and self.output_tokens)
             ):
-                raise ValueError(f"a {limit}-token part does not leave room in a {self.context_tokens}-token context")
+                raise PydanticCustomError(
+                    "part_fills_context", "a part fills the context", {"part": limit, "context": self.context_tokens}
+                )
         return self
 
     # --- derived values -----------------------------------------------------------------
@@ -111,17 +116,27 @@ class Request(BaseModel):
         return context - output, output
 
 
+def validation_problems(exc: ValidationError) -> list[dict[str, object]]:
+    """A rejected Request as data for the error template: field, error type, and the limits pydantic names."""
+    problems: list[dict[str, object]] = []
+    for error in exc.errors():
+        context = {k: v for k, v in (error.get("ctx") or {}).items() if isinstance(v, str | int | float)}
+        problems.append(
+            {
+                "field": ".".join(str(p) for p in error["loc"]),
+                "type": error["type"],
+                "input": error["input"] if isinstance(error["input"], str | int | float) else None,
+                "ctx": context,
+                "message": error["msg"],
+            }
+        )
+    return problems
+
+
 class RequestDelta(BaseModel):
-    """A follow-up: only the fields it names change; everything else carries over."""
+    """A follow-up: only the fields it names change (``engine.followup.merge`` applies it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     changes: dict[str, object] = {}
     reset: bool = False
-
-    def apply(self, previous: Request) -> Request:
-        if self.reset:
-            return Request.model_validate(self.changes)
-        merged = previous.model_dump()
-        merged.update(self.changes)
-        return Request.model_validate(merged)

@@ -6,8 +6,8 @@ BF16 embeddings and lm_head, vocab-parallel sharding, pipeline stages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache, cached_property
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from engine.architecture import (
     AttentionLayers,
@@ -21,6 +21,7 @@ from engine.architecture import (
 )
 from engine.catalog.schema import Arch, ModelSpec
 from engine.dtypes import PLAIN_BYTES, WEIGHT_FORMATS, WeightFormat, resolved_kv_dtype
+from engine.memo import Memo
 
 GIB = 2**30
 
@@ -36,7 +37,6 @@ class Stage:
     last: bool
 
 
-@cache
 def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
     """vLLM's split: equal shares, the remainder going to the stages just before the last."""
     sizes = [layers // pp] * pp
@@ -49,13 +49,16 @@ def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ServedModel:
+    """Immutable facts plus a bounded memo of per-(stage, TP) byte counts, owned by this object."""
+
     spec: ModelSpec
     fmt: WeightFormat
     kv_dtype: str  # resolved: bf16 / fp16 / fp32 / fp8
     #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
     expert_align: tuple[int, int] = (1, 1)
+    memo: Memo = field(default_factory=lambda: Memo(1024), repr=False)
 
     @property
     def arch(self) -> Arch:
@@ -133,16 +136,9 @@ class ServedModel:
         rotary_dim = self.arch.mla.qk_rope_head_dim if self.arch.mla else self.arch.head_dim
         return positions * rotary_dim * PLAIN_BYTES[self.fmt.compute]
 
-    @cached_property
-    def _stage_cache(self) -> dict[tuple[Stage, int], float]:
-        return {}
-
     def stage_weight_bytes(self, stage: Stage, tp: int) -> float:
         """Bytes of weights (and fixed buffers loaded with them) on one GPU of a stage."""
-        key = (stage, tp)
-        if key not in self._stage_cache:
-            self._stage_cache[key] = self._stage_weight_bytes(stage, tp)
-        return self._stage_cache[key]
+        return self.memo.get(("weights", stage, tp), ServedModel._stage_weight_bytes, self, stage, tp)
 
     def _stage_weight_bytes(self, stage: Stage, tp: int) -> float:
         total = self._layers_bytes(stage.first_layer, stage.layer_count, tp)
@@ -184,23 +180,16 @@ class ServedModel:
 
     # --- KV cache ---------------------------------------------------------------------
 
-    @cached_property
-    def memo(self) -> dict[tuple, object]:
-        return {}
-
     def kv_layers(self, stage: Stage | None = None) -> AttentionLayers:
-        key = ("layers", stage.layer_count if stage else None)
-        if key not in self.memo:
-            self.memo[key] = attention_layers(self.arch, stage.layer_count if stage else None)
-        return self.memo[key]  # type: ignore[return-value]
+        count = stage.layer_count if stage else None
+        return self.memo.get(("layers", count), attention_layers, self.arch, count)
 
     def kv_bytes_per_token(self, tp: int = 1, stage: Stage | None = None) -> int:
         """Bytes per token if every KV layer held the full context (how vLLM counts capacity)."""
-        key = ("per_token", tp, stage.layer_count if stage else None)
-        if key not in self.memo:
-            layers = self.kv_layers(stage)
-            self.memo[key] = layers.with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
-        return self.memo[key]  # type: ignore[return-value]
+        return self.memo.get(("per_token", tp, stage.layer_count if stage else None), self._kv_per_token, tp, stage)
+
+    def _kv_per_token(self, tp: int, stage: Stage | None) -> int:
+        return self.kv_layers(stage).with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
 
     def kv_bytes_per_request(
         self, context: int, tp: int, window_slack: int, stage: Stage | None = None, block: int = 1
@@ -211,8 +200,9 @@ class ServedModel:
         scheduler step may add, vLLM's max_num_batched_tokens) plus one spare block.
         """
         key = ("request", context, tp, window_slack, stage.layer_count if stage else None, block)
-        if key in self.memo:
-            return self.memo[key]  # type: ignore[return-value]
+        return self.memo.get(key, ServedModel._kv_bytes_per_request, self, context, tp, window_slack, stage, block)
+
+    def _kv_bytes_per_request(self, context: int, tp: int, window_slack: int, stage: Stage | None, block: int) -> float:
         layers = self.kv_layers(stage)
         per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
         tokens = layers.full * _round_up(context, block)
@@ -220,8 +210,7 @@ class ServedModel:
             need = min(context, window - 1 + window_slack)
             tokens += count * (_round_up(need, block) + (block if block > 1 else 0))
         state = layers.linear * linear_state_bytes_per_layer(self.arch, tp)
-        self.memo[key] = tokens * per_layer + state
-        return self.memo[key]  # type: ignore[return-value]
+        return tokens * per_layer + state
 
     def kv_bytes_read_per_step(self, context: int, tp: int) -> float:
         """KV bytes one decode step reads for one sequence at `context` tokens (all stages)."""
@@ -235,19 +224,23 @@ def _round_up(tokens: int, block: int) -> int:
     return -(-tokens // block) * block
 
 
-_SERVED: dict[tuple[int, str, str, tuple[int, int]], ServedModel] = {}
-
-
-def serve(spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1)) -> ServedModel:
+def serve(
+    spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1), memo: Memo | None = None
+) -> ServedModel:
     """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV.
 
-    Served models are memoised: their per-stage byte counts are reused across plans.
+    With a `memo` (the catalog's), the served model -- and its per-stage byte counts -- are
+    reused across plans; a model from outside the catalog is keyed by identity of its spec.
     """
     fmt = WEIGHT_FORMATS[weights or spec.dtype]
-    key = (id(spec), fmt.dtype, kv_dtype, expert_align)
-    if key not in _SERVED:
-        _SERVED[key] = ServedModel(spec, fmt, resolved_kv_dtype(kv_dtype, fmt), expert_align)
-    return _SERVED[key]
+
+    def build() -> ServedModel:
+        return ServedModel(spec, fmt, resolved_kv_dtype(kv_dtype, fmt), expert_align)
+
+    if memo is None:
+        return build()
+    served = memo.get(("served", spec.id, fmt.dtype, kv_dtype, expert_align), build)
+    return served if served.spec is spec else build()
 
 
 __all__ = ["GIB", "ServedModel", "Stage", "pipeline_stages", "serve"]

@@ -134,12 +134,15 @@ def memory_budget(
 ) -> MemoryBudget:
     align = expert_alignment(gpu, served)
     if align != served.expert_align:
-        served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align)
+        served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align, catalog.memo)
     visible = visible_gib(gpu, memory_mib)
     util = utilization or behaviour.gpu_memory_utilization
     batching = batch_defaults(catalog, gpu, visible)
     block = catalog.vllm.block_size
-    stages = _stages(served, catalog, tp, pp, behaviour, util * visible, batching, block)
+    usable = util * visible
+    # per-stage memory does not depend on the request's context: memoised on the served model
+    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block)
+    stages = served.memo.get(key, _compute_stages, served, catalog, tp, pp, behaviour, usable, batching, block)
     concurrency = _max_concurrency(served, stages, batching, block, context, tp, pp)
     binding = stages[0] if len(stages) == 1 else min(stages, key=lambda s: (s.kv_tokens, s.kv_pool))
     reported = int(concurrency * context) if behaviour.tokens_from_concurrency else binding.kv_tokens
@@ -147,7 +150,7 @@ def memory_budget(
     return MemoryBudget(visible, util, batching, stages, block, context, concurrency, reported, binding, loads)
 
 
-def _stages(
+def _compute_stages(
     served: ServedModel,
     catalog: Catalog,
     tp: int,
@@ -157,11 +160,7 @@ def _stages(
     batching: BatchDefaults,
     block: int,
 ) -> tuple[StageMemory, ...]:
-    """Per-stage memory; independent of the request's context, so memoised on the served model."""
-    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block)
-    cached = served.memo.get(key)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
+    """Weights, activation peak, runtime and KV pool of each pipeline stage, per GPU."""
     fitted = catalog.vllm.fitted
     stages = []
     for stage in pipeline_stages(served.arch.layers, pp):
@@ -179,9 +178,7 @@ def _stages(
         stages.append(
             StageMemory(stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block)
         )
-    result = tuple(stages)
-    served.memo[key] = result
-    return result
+    return tuple(stages)
 
 
 def _max_concurrency(

@@ -1,23 +1,30 @@
-"""Load and validate the bundled catalog data files (models, GPUs, instances, vLLM behaviour)."""
+"""Load and validate the bundled catalog data files (models, GPUs, instances, vLLM behaviour).
+
+Pure pieces, so that a caller outside engine/ can cache the validated result: the file texts, their
+digest, and a full build (YAML + pydantic); ``engine/catalog/compiled.py`` holds the compiled form.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from engine.catalog.schema import GpuFile, GpuSpec, InstanceFile, InstanceSpec, ModelFile, ModelSpec
+from engine.catalog.schema import GpuFile, GpuSpec, InstanceFile, InstanceSpec, ModelFile, ModelSpec, ShapesFile
 from engine.errors import CatalogError
+from engine.memo import Memo
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_REQUIRED = ("gpus.yaml", "instances.yaml", "vllm.yaml", "h100_measurements.yaml", "shapes.yaml")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the core schema is built on first validation, not at import, so a process
+    # that rebuilds the catalog from its compiled form never pays for it
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class VllmVersion(_Frozen):
@@ -98,6 +105,10 @@ class Catalog:
     region: str
     digest: str
     sources: dict[str, str] = field(default_factory=dict)
+    #: model families whose dense GQA shapes stand for a bare size ("70B"), first preferred (data/shapes.yaml)
+    bare_size_families: tuple[str, ...] = ()
+    #: derived indexes and per-model byte counts, computed on first use; bounded and thread-safe, owned here
+    memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 
     def gpu(self, gpu_id: str) -> GpuSpec:
         return self.gpus[gpu_id]
@@ -111,9 +122,40 @@ class Catalog:
         return max(usable, key=lambda v: version_key(v.version))
 
 
-def _read(name: str) -> tuple[str, object]:
-    text = resources.files("engine.catalog").joinpath("data", name).read_text(encoding="utf-8")
-    return text, yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+def read_sources() -> dict[str, str]:
+    """Every ``.yaml`` under the package's ``data/``: relative name (``models/x.yaml``) -> text, sorted by name."""
+    found: dict[str, str] = {}
+    pending: list[tuple[str, Traversable]] = [("", resources.files("engine.catalog").joinpath("data"))]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                pending.append((f"{prefix}{entry.name}/", entry))
+            elif entry.name.endswith(".yaml"):
+                found[prefix + entry.name] = entry.read_text(encoding="utf-8")
+    return dict(sorted(found.items()))
+
+
+def sources_digest(sources: Mapping[str, str]) -> str:
+    """sha256 (hex) of every name and text: changes when any data file is added, removed, renamed or edited."""
+    digest = hashlib.sha256()
+    for name, text in sorted(sources.items()):
+        data = text.encode()
+        # length-prefixed, so no two different sets of files hash the same bytes
+        digest.update(f"{len(name)}:{name}:{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _parse(sources: Mapping[str, str], name: str) -> object:
+    import yaml  # only a full build parses YAML; a rebuild from the compiled form never imports it
+
+    if name not in sources:
+        raise CatalogError(f"catalog file {name} is missing")
+    try:
+        return yaml.load(sources[name], Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"catalog file {name} is not valid YAML:\n{exc}") from exc
 
 
 def _validate(kind: type[BaseModel], name: str, data: object) -> BaseModel:
@@ -147,19 +189,19 @@ def _efficiencies(raw: dict) -> Efficiencies:
     return Efficiencies(weight_stream=stream, kv_read=kv, gemm=compute, source=raw["source"])
 
 
-@cache
-def load_catalog() -> Catalog:
-    """Read every data file once; raise CatalogError naming the file and field on bad data."""
-    digest = hashlib.sha256()
+def _measured(data: object) -> Efficiencies:
+    try:
+        return _efficiencies(data)  # type: ignore[arg-type]
+    except (ValidationError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
+        raise CatalogError(f"catalog file h100_measurements.yaml is invalid:\n{type(exc).__name__}: {exc}") from exc
+
+
+def build_catalog(sources: Mapping[str, str]) -> Catalog:
+    """Parse and fully validate the data files; raise CatalogError naming the file and field on bad data."""
     models: list[ModelSpec] = []
-    model_dir = resources.files("engine.catalog").joinpath("data", "models")
     model_as_of = []
-    for entry in sorted(model_dir.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".yaml"):
-            continue
-        text, data = _read(f"models/{entry.name}")
-        digest.update(text.encode())
-        parsed = _validate(ModelFile, entry.name, data)
+    for name in sorted(n for n in sources if n.startswith("models/") and n.endswith(".yaml")):
+        parsed = _validate(ModelFile, name.removeprefix("models/"), _parse(sources, name))
         assert isinstance(parsed, ModelFile)
         models.extend(parsed.models)
         model_as_of.append(parsed.as_of)
@@ -168,16 +210,16 @@ def load_catalog() -> Catalog:
     if duplicates:
         raise CatalogError(f"models listed twice: {sorted(duplicates)}")
 
-    gpu_text, gpu_data = _read("gpus.yaml")
-    inst_text, inst_data = _read("instances.yaml")
-    vllm_text, vllm_data = _read("vllm.yaml")
-    meas_text, meas_data = _read("h100_measurements.yaml")
-    for text in (gpu_text, inst_text, vllm_text, meas_text):
-        digest.update(text.encode())
+    gpu_data, inst_data, vllm_data, meas_data, shape_data = (_parse(sources, n) for n in _REQUIRED)
     gpu_file = _validate(GpuFile, "gpus.yaml", gpu_data)
     inst_file = _validate(InstanceFile, "instances.yaml", inst_data)
     vllm_file = _validate(VllmFile, "vllm.yaml", vllm_data)
+    shapes = _validate(ShapesFile, "shapes.yaml", shape_data)
     assert isinstance(gpu_file, GpuFile) and isinstance(inst_file, InstanceFile) and isinstance(vllm_file, VllmFile)
+    assert isinstance(shapes, ShapesFile)
+    unknown_families = set(shapes.bare_size_families) - {m.family for m in models}
+    if unknown_families:
+        raise CatalogError(f"shapes.yaml: no model of family {sorted(unknown_families)}")
 
     gpus = {g.id: g for g in gpu_file.gpus}
     for inst in inst_file.instances:
@@ -188,7 +230,7 @@ def load_catalog() -> Catalog:
         gpus=gpus,
         instances={i.name: i for i in inst_file.instances},
         vllm=vllm_file,
-        efficiencies=_efficiencies(meas_data),  # type: ignore[arg-type]
+        efficiencies=_measured(meas_data),
         as_of={
             "models": max(model_as_of) if model_as_of else "",
             "gpus": gpu_file.as_of,
@@ -197,6 +239,12 @@ def load_catalog() -> Catalog:
             "vllm": vllm_file.as_of,
         },
         region=inst_file.region,
-        digest=digest.hexdigest()[:12],
+        digest=sources_digest(sources)[:12],
         sources={**gpu_file.sources, **inst_file.sources},
+        bare_size_families=tuple(shapes.bare_size_families),
     )
+
+
+def load_catalog() -> Catalog:
+    """Read and fully validate the bundled data files; the caller keeps the catalog it gets (no cache here)."""
+    return build_catalog(read_sources())

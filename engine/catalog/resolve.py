@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from rapidfuzz import fuzz, process
 
@@ -77,9 +76,12 @@ def _strip_release(name: str) -> tuple[str, WeightDtype | None]:
     return key, None
 
 
-@cache
 def model_index(catalog: Catalog) -> dict[str, ModelSpec]:
-    """Normalised names (ids, aliases, "family size") -> model; built once per catalog."""
+    """Normalised names (ids, aliases, "family size") -> model; built once per catalog (memoised on it)."""
+    return catalog.memo.get(("model_index",), _build_index, catalog)
+
+
+def _build_index(catalog: Catalog) -> dict[str, ModelSpec]:
     index: dict[str, ModelSpec] = {}
     for spec in catalog.models:
         names = [spec.id, spec.id.split("/")[-1], spec.name, f"{spec.family} {spec.size}", *spec.aliases]
@@ -98,10 +100,7 @@ def resolve_model(catalog: Catalog, name: str) -> ResolvedModel:
     stripped, implied = _strip_release(name)
     if stripped in index:
         return ResolvedModel(index[stripped], implied, name if "/" in name else None)
-    raise UnknownModel(
-        f"I don't know the model '{name}'.",
-        suggestions=suggest_models(catalog, name),
-    )
+    raise UnknownModel("unknown_model", suggestions=suggest_models(catalog, name), name=name)
 
 
 def suggest_models(catalog: Catalog, name: str, limit: int = 5) -> list[str]:

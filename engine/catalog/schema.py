@@ -15,7 +15,8 @@ NativeDtype = Literal["fp32", "fp16", "bf16", "fp8", "mxfp4"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: core schemas are built on first validation, not at import (a compiled catalog needs none)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Moe(_Strict):
@@ -173,3 +174,11 @@ class InstanceFile(_Strict):
     region: str
     sources: dict[str, str]
     instances: list[InstanceSpec]
+
+
+class ShapesFile(_Strict):
+    """Which families a bare size ("70B") is read as: the most-deployed dense GQA models, first preferred."""
+
+    as_of: str
+    source: str
+    bare_size_families: list[str] = Field(min_length=1)

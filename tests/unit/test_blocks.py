@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import BlockLimitError, answer_message, check_limits, error_message, escape, home_view
-from bot.render import build_environment
+from bot.blocks import BlockLimitError, SlackViews, check_limits, escape
 from engine.catalog.loader import Catalog
+from engine.errors import ParseError
 from engine.parse import parse_request
 from engine.ranking import plan
+from tests.support import VIEWS
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "llama-3.3-70b-fp8-8k.json"
-ENV = build_environment()
+SLACK = SlackViews(VIEWS)
 
 
 def message_for(catalog: Catalog, text: str, more: bool = False):  # noqa: ANN201
     request = parse_request(text, catalog)
-    return answer_message(ENV, plan(request, catalog), request, more=more)
+    return SLACK.answer(plan(request, catalog), request, more=more)
 
 
 def slack_text(blocks: list[dict]) -> str:
@@ -82,7 +83,8 @@ def test_show_more_lists_more_instances(catalog: Catalog) -> None:
 
 
 def test_user_text_is_escaped_in_error_replies() -> None:
-    message = error_message("I don't know '<!channel> & <b>'", ["a<b"], {"weights": "<fp8>"})
+    error = ParseError("no_model", understood={"weights": "<fp8>"}, suggestions=["a<b"], words="<!channel> & <b>")
+    message = SLACK.error(error)
     raw = json.dumps(message.blocks) + message.text
     assert "<!channel>" not in raw and "&lt;!channel&gt; &amp; &lt;b&gt;" in raw and "&lt;fp8&gt;" in raw
     assert escape("a & <b>") == "a &amp; &lt;b&gt;"
@@ -100,5 +102,5 @@ def test_limit_checker_refuses_what_slack_refuses() -> None:
 
 
 def test_home_view_fits_and_shows_data_dates(catalog: Catalog) -> None:
-    view = home_view(catalog)
+    view = SLACK.home(catalog)
     assert catalog.as_of["prices"] in json.dumps(view)

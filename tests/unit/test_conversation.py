@@ -1,13 +1,12 @@
-"""Thread follow-ups: each changes exactly what it names; everything else carries over."""
+"""Thread follow-ups through the conversation service: each changes exactly what it names."""
 
 from __future__ import annotations
 
-import pytest
-
 from engine.catalog.loader import Catalog
-from engine.conversation import changes, follow_up
-from engine.parse import ParseError, parse_request
+from engine.parse import parse_request
 from engine.ranking import plan
+from engine.service import Memory, respond
+from tests.support import VIEWS, words
 
 # (follow-up, the fields it must change and to what)
 CONVERSATION: list[tuple[str, dict]] = [
@@ -32,42 +31,59 @@ CONVERSATION: list[tuple[str, dict]] = [
 
 
 def test_each_follow_up_changes_exactly_what_it_names(catalog: Catalog) -> None:
-    request = parse_request("llama 3.3 70b fp8 8k context", catalog)
+    turn = respond("llama 3.3 70b fp8 8k context", None, catalog)
     for text, expected in CONVERSATION:
-        before = request.model_dump()
-        request = follow_up(text, request, None, catalog)
-        after = request.model_dump()
+        before = turn.memory.request.model_dump()
+        turn = respond(text, turn.memory, catalog)
+        assert turn.kind == "answer", (text, turn.error)
+        after = turn.memory.request.model_dump()
         changed = {k: after[k] for k in after if after[k] != before[k]}
         assert changed == expected, text
+        assert turn.changes is not None  # a follow-up always says what changed (possibly nothing)
     assert len(CONVERSATION) >= 10
 
 
 def test_compare_with_adds_the_previous_top_pick(catalog: Catalog) -> None:
-    request = parse_request("llama 3.3 70b fp8 8k", catalog)
-    top = plan(request, catalog).top
-    following = follow_up("compare with g6e.12xlarge", request, top.instance, catalog)
-    assert following.compare == (top.instance, "g6e.12xlarge")
-    compared = plan(following, catalog)
-    assert {c.instance for c in compared.candidates} == {top.instance, "g6e.12xlarge"}
+    first = respond("llama 3.3 70b fp8 8k", None, catalog)
+    top = first.plan.top.instance
+    following = respond("compare with g6e.12xlarge", first.memory, catalog)
+    assert following.request.compare == (top, "g6e.12xlarge")
+    assert {c.instance for c in following.plan.candidates} == {top, "g6e.12xlarge"}
 
 
 def test_start_over_begins_a_new_request(catalog: Catalog) -> None:
-    request = parse_request("llama 3.3 70b fp8 8k 16 users only g6e", catalog)
-    fresh = follow_up("start over: qwen3 32b", request, None, catalog)
-    assert fresh == parse_request("qwen3 32b", catalog)
-    with pytest.raises(ParseError, match="which model"):
-        follow_up("start over", request, None, catalog)
+    first = respond("llama 3.3 70b fp8 8k 16 users only g6e", None, catalog)
+    fresh = respond("start over: qwen3 32b", first.memory, catalog)
+    assert fresh.request == parse_request("qwen3 32b", catalog)
+    assert fresh.changes is None or fresh.changes  # a new question, not a diff of nothing
+    reset = respond("start over", first.memory, catalog)
+    assert (reset.kind, reset.memory) == ("reset", Memory())
+    assert "which model" in VIEWS.error(reset.error)
+    assert respond("what about 32k?", reset.memory, catalog).kind == "error"  # nothing to follow up on now
 
 
-def test_nonsense_follow_up_is_a_parse_error_and_keeps_the_thread(catalog: Catalog) -> None:
-    request = parse_request("llama 3.3 70b fp8 8k", catalog)
-    with pytest.raises(ParseError, match="what to change"):
-        follow_up("purple monkey dishwasher", request, None, catalog)
+def test_nonsense_follow_up_is_an_error_and_keeps_the_thread(catalog: Catalog) -> None:
+    first = respond("llama 3.3 70b fp8 8k", None, catalog)
+    turn = respond("purple monkey dishwasher", first.memory, catalog)
+    assert (turn.kind, turn.memory, turn.error.code) == ("error", None, "nothing_to_change")
+    assert "what to change" in VIEWS.error(turn.error) and "purple monkey dishwasher" in VIEWS.error(turn.error)
+
+
+def test_a_first_message_without_a_model_says_which_words_were_not_understood(catalog: Catalog) -> None:
+    turn = respond("lamma fp8 8k 16 users", None, catalog)
+    assert turn.error.code == "no_model" and turn.error.unknown == ["lamma"]
+    assert turn.error.understood == {"weights": "fp8", "context_tokens": 8192, "concurrency": 16}
+
+
+def test_help_words_get_help(catalog: Catalog) -> None:
+    assert respond("help", None, catalog).kind == "help"
+    assert respond("  ", None, catalog).kind == "help"
 
 
 def test_changes_say_what_moved_in_the_answer(catalog: Catalog) -> None:
-    first = plan(parse_request("llama 3.3 70b fp8 8k", catalog), catalog)
-    second = plan(follow_up("what about 32k?", parse_request("llama 3.3 70b fp8 8k", catalog), None, catalog), catalog)
-    lines = changes(first, second)
+    first = respond("llama 3.3 70b fp8 8k", None, catalog)
+    second = respond("what about 32k?", first.memory, catalog)
+    lines = [words(n) for n in second.changes]
     assert "context: 8,192 → 32,768" in lines
     assert "KV per request: 2.50 → 10.00 GiB" in lines
+    assert second.plan == plan(second.request, catalog) or second.plan.request == plan(second.request, catalog).request

@@ -7,6 +7,7 @@ import pytest
 from engine.catalog.loader import Catalog
 from engine.parse import ParseError, parse_request
 from engine.request import Request
+from tests.support import VIEWS
 
 L33 = "meta-llama/Llama-3.3-70B-Instruct"
 L31_8 = "meta-llama/Llama-3.1-8B-Instruct"
@@ -255,7 +256,7 @@ def test_phrasing_reads_as_the_expected_request(catalog: Catalog, text: str, fie
 def test_what_cannot_be_read_gets_a_parse_error_that_says_why(catalog: Catalog, text, says, unknown) -> None:
     with pytest.raises(ParseError) as err:
         parse_request(text, catalog)
-    assert says in str(err.value)
+    assert says in VIEWS.error(err.value)
     assert set(unknown) <= set(err.value.unknown)
 
 
@@ -267,5 +268,8 @@ def test_parse_error_reports_understood_fields_and_close_models(catalog: Catalog
 
 
 def test_contradictions_are_parse_errors_not_crashes(catalog: Catalog) -> None:
-    with pytest.raises(ParseError, match="exceed"):
+    with pytest.raises(ParseError) as err:
         parse_request("llama 3.1 8b 4k context 4k in 1k out", catalog)
+    assert err.value.code == "invalid_values"
+    assert [p["type"] for p in err.value.params["problems"]] == ["split_exceeds_context"]
+    assert "exceed the 4096-token context" in VIEWS.error(err.value)

@@ -8,6 +8,11 @@ from engine.catalog.loader import Catalog
 from engine.errors import InvalidRequest, UnknownHardware
 from engine.ranking import plan
 from engine.request import Request
+from tests.support import CATALOG, VIEWS, words
+
+
+def plan_for(request: Request):  # noqa: ANN201
+    return plan(request, CATALOG)
 
 
 def by_instance(result):
@@ -16,7 +21,7 @@ def by_instance(result):
 
 @pytest.fixture(scope="module")
 def llama70_fp8_8k():
-    return plan(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192))
+    return plan_for(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192))
 
 
 def test_70b_fp8_ranks_g7e_and_g6e_among_the_fits(llama70_fp8_8k) -> None:
@@ -36,7 +41,8 @@ def test_70b_fp8_budget_numbers(llama70_fp8_8k) -> None:
 def test_one_h100_is_not_called_a_comfortable_fit(llama70_fp8_8k) -> None:
     p5 = by_instance(llama70_fp8_8k)["p5.4xlarge"]
     assert p5.verdict in {"no_kv_room", "does_not_load"}
-    assert "KV" in p5.reasons[0]
+    assert p5.reasons[0].code in {"kv_below_one_request", "kv_short"}
+    assert "KV" in words(p5.reasons[0])
 
 
 def test_describes_instances_by_their_gpus(llama70_fp8_8k) -> None:
@@ -57,70 +63,77 @@ def test_neuron_and_non_cuda_instances_are_listed_not_ranked(llama70_fp8_8k) -> 
 def test_fp8_on_turing_is_rejected_and_on_ampere_is_weight_only(llama70_fp8_8k) -> None:
     cands = by_instance(llama70_fp8_8k)
     assert cands["g4dn.12xlarge"].verdict == "does_not_load"
-    assert "FP8" in cands["g4dn.12xlarge"].reasons[0]
-    assert any("weight-only" in c for c in cands["p4de.24xlarge"].caveats)
+    assert cands["g4dn.12xlarge"].reasons[0].code == "fp8_needs_sm80"
+    assert "FP8" in words(cands["g4dn.12xlarge"].reasons[0])
+    assert any("weight-only" in words(c) for c in cands["p4de.24xlarge"].caveats)
 
 
 def test_more_users_need_more_gpus() -> None:
-    one = plan(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192, concurrency=1))
-    many = plan(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192, concurrency=64))
+    one = plan_for(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192, concurrency=1))
+    many = plan_for(Request(model="llama-3.3-70b", weights="fp8", context_tokens=8192, concurrency=64))
     assert one.top and many.top
     assert many.top.gpu_count * many.top.gpu_memory_gib > one.top.gpu_count * one.top.gpu_memory_gib
     assert by_instance(many)["g7e.2xlarge"].verdict == "no_kv_room"
-    assert "64 users" in by_instance(many)["g7e.2xlarge"].reasons[0]
+    reason = by_instance(many)["g7e.2xlarge"].reasons[0]
+    assert (reason.code, reason.concurrency) == ("kv_short", 64)
+    assert "64 users" in words(reason)
 
 
 def test_spare_gpus_become_replicas() -> None:
-    result = plan(Request(model="llama-3.1-8b", instance="p5.48xlarge", concurrency=64))
+    result = plan_for(Request(model="llama-3.1-8b", instance="p5.48xlarge", concurrency=64))
     (only,) = result.candidates
     assert only.tp * only.replicas == 8 and only.replicas > 1
 
 
 def test_405b_in_bf16_on_p5_spans_several_instances() -> None:
-    result = plan(Request(model="llama-3.1-405b", weights="bf16", context_tokens=8192, families=("p5",)))
+    result = plan_for(Request(model="llama-3.1-405b", weights="bf16", context_tokens=8192, families=("p5",)))
     assert result.top and result.top.nodes >= 2 and result.top.pp == result.top.nodes
-    assert any("several instances" in w for w in result.warnings)
+    assert any(w.code == "multi_node_plan" for w in result.warnings)
     assert result.top.instance.startswith(f"{result.top.nodes} × p5.48xlarge")
     assert "--pipeline-parallel-size" in result.top.vllm_command
-    assert not plan(Request(model="llama-3.1-405b", weights="bf16", families=("p5",), multi_node=False)).top
+    assert not plan_for(Request(model="llama-3.1-405b", weights="bf16", families=("p5",), multi_node=False)).top
 
 
 def test_pinned_gpu_set_is_evaluated_alone_with_a_derived_price() -> None:
-    result = plan(Request(model="llama-3.1-8b", gpu="h100", gpus=2, tp=2))
+    result = plan_for(Request(model="llama-3.1-8b", gpu="h100", gpus=2, tp=2))
     (only,) = result.candidates
     assert (only.instance, only.gpu_id, only.tp, only.interconnect) == (None, "h100-sxm", 2, "nvlink")
     assert only.usd_per_hour == pytest.approx(2 * 55.04 / 8)
 
 
 def test_budget_and_family_constraints_filter_the_ranking() -> None:
-    result = plan(Request(model="llama-3.1-8b", families=("g6e",)))
+    result = plan_for(Request(model="llama-3.1-8b", families=("g6e",)))
     assert {c.family for c in result.candidates} == {"g6e"}
-    cheap = plan(Request(model="llama-3.3-70b", weights="fp8", max_usd_per_hour=5))
+    cheap = plan_for(Request(model="llama-3.3-70b", weights="fp8", max_usd_per_hour=5))
     assert cheap.top and cheap.top.usd_per_hour <= 5
-    assert any("budget" in r for c in cheap.candidates if c.feasible and not c.meets_targets for r in c.reasons)
+    missed = [r for c in cheap.candidates if c.feasible and not c.meets_targets for r in c.reasons]
+    assert any(r.code == "over_budget" and "budget" in words(r) for r in missed)
 
 
 def test_long_context_beyond_the_model_is_a_warning_not_a_crash() -> None:
-    result = plan(Request(model="phi-2", context_tokens=8192))
-    assert any("longer than" in w for w in result.warnings)
+    result = plan_for(Request(model="phi-2", context_tokens=8192))
+    assert any(w.code == "context_beyond_model" and "longer than" in words(w) for w in result.warnings)
 
 
 def test_unknown_instance_and_gpu_name_close_matches(catalog: Catalog) -> None:
     with pytest.raises(UnknownHardware) as err:
-        plan(Request(model="llama-3.1-8b", instance="g6e.12xlarg"))
+        plan_for(Request(model="llama-3.1-8b", instance="g6e.12xlarg"))
     assert "g6e.12xlarge" in err.value.suggestions
     with pytest.raises(UnknownHardware):
-        plan(Request(model="llama-3.1-8b", gpu="h1000"))
+        plan_for(Request(model="llama-3.1-8b", gpu="h1000"))
 
 
 def test_invalid_tp_and_contradictory_weights_are_explained() -> None:
-    with pytest.raises(InvalidRequest, match="valid: 1, 2, 4, 8"):
-        plan(Request(model="llama-3.1-8b", instance="p5.48xlarge", tp=3))
-    with pytest.raises(InvalidRequest, match="drop one"):
-        plan(Request(model="RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic", weights="int4"))
+    with pytest.raises(InvalidRequest) as tp:
+        plan_for(Request(model="llama-3.1-8b", instance="p5.48xlarge", tp=3))
+    assert (tp.value.code, tp.value.params["valid"]) == ("tp_invalid", [1, 2, 4, 8])
+    assert "valid: 1, 2, 4, 8" in VIEWS.error(tp.value)
+    with pytest.raises(InvalidRequest) as weights:
+        plan_for(Request(model="RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic", weights="int4"))
+    assert weights.value.code == "weights_conflict" and "drop one" in VIEWS.error(weights.value)
 
 
 def test_sort_by_speed_puts_the_fastest_first() -> None:
-    result = plan(Request(model="llama-3.1-8b", sort="speed"))
+    result = plan_for(Request(model="llama-3.1-8b", sort="speed"))
     fast = [c.decode_tokens_per_s_per_user for c in result.candidates if c.feasible]
     assert fast[0] == max(fast)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from bot.settings import Settings
-from bot.state import BotState, ThreadState
+from bot.state import BotState
 from bot.store import MemoryStore, ResilientStore
 from engine.request import Request
+from engine.service import Memory
 
 
 class BrokenStore(MemoryStore):
@@ -83,9 +84,9 @@ def test_thread_state_round_trips_as_json_and_tolerates_junk() -> None:
     request = Request(model="llama-3.3-70b", weights="fp8", families=("g6e",))
 
     async def scenario() -> None:
-        await state.save_thread("C1", "1.0", ThreadState(request, "g6e.12xlarge"))
+        await state.save_thread("C1", "1.0", Memory(request, "g6e.12xlarge"))
         loaded = await state.thread("C1", "1.0")
-        assert loaded == ThreadState(request, "g6e.12xlarge")
+        assert loaded == Memory(request, "g6e.12xlarge")
         await state.store.set("thread:C1:2.0", "{not json", 60)
         assert await state.thread("C1", "2.0") is None
 

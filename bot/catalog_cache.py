@@ -1,0 +1,144 @@
+"""Start fast: keep the validated catalog as JSON on disk, keyed by what it was built from.
+
+Full validation of the bundled YAML (parse + pydantic) costs tens of milliseconds and the
+pydantic schema build on every process start; a rebuild from the compiled JSON costs a few.
+The file name carries the digest of the data files and a fingerprint of the code that
+validates and compiles them, so an edited data file or schema never meets a stale cache:
+it is validated in full (raising the same CatalogError as ``load_catalog``) and written anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic.version import VERSION as PYDANTIC_VERSION
+
+from engine.catalog import compiled, loader, schema
+from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
+from engine.catalog.loader import Catalog, build_catalog, read_sources, sources_digest
+from engine.errors import CatalogError
+
+KEEP_FILES = 4
+"""Compiled catalogs kept per cache folder: several checkouts or versions sharing it don't evict each other."""
+
+_STALE_TEMP_S = 3600  # a temp file this old was left by a process that died mid-write
+
+
+def _debug(message: str, *args: object) -> None:
+    """Log at debug level; logging is imported only when there is something to say (not on a cache hit)."""
+    import logging
+
+    logging.getLogger("headroom.catalog_cache").debug(message, *args)
+
+
+def default_cache_dir() -> Path:
+    """$HEADROOM_CACHE_DIR, else $XDG_CACHE_HOME/headroom, else ~/.cache/headroom."""
+    if explicit := os.environ.get("HEADROOM_CACHE_DIR"):
+        return Path(explicit)
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg) / "headroom"
+    return Path.home() / ".cache" / "headroom"
+
+
+def _code_fingerprint() -> str:
+    """What else decides the compiled form: its format, pydantic, and the source of the schema and loader.
+
+    Without this a developer who tightens a validator would keep getting the catalog the old code accepted.
+    """
+    digest = hashlib.sha256(f"{COMPILED_FORMAT}:{PYDANTIC_VERSION}".encode())
+    for module in (schema, loader, compiled):
+        if module.__file__:
+            with contextlib.suppress(OSError):
+                digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def cache_path(cache_dir: Path, digest: str) -> Path:
+    """Where the compiled catalog for data files with ``sources_digest`` ``digest`` lives."""
+    return cache_dir / f"catalog-{digest[:12]}-{_code_fingerprint()}.json"
+
+
+def _read(path: Path, digest: str) -> Catalog | None:
+    """The cached catalog, or None when there is none or it is unusable (truncated, corrupt, other format)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _debug("catalog cache %s unreadable: %s", path, exc)
+        return None
+    try:
+        catalog = catalog_from_compiled(json.loads(text))
+    except (ValueError, CatalogError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        _debug("catalog cache %s unusable, validating the data files again: %s", path, exc)
+        return None
+    if catalog.digest != digest[:12]:
+        _debug("catalog cache %s holds digest %s, not %s", path, catalog.digest, digest[:12])
+        return None
+    return catalog
+
+
+def _write(path: Path, compiled: dict[str, Any]) -> None:
+    """Write atomically (temp file + os.replace) so a reader never sees half a file; failing is fine."""
+    import tempfile  # only on a cache miss
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(compiled, out, separators=(",", ":"))
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError as exc:  # read-only home, full disk, no permission: run without a cache
+        _debug("catalog cache %s not written: %s", path, exc)
+        return
+    _prune(path)
+
+
+def _prune(keep: Path) -> None:
+    """Remove all but the newest KEEP_FILES compiled catalogs, and temp files of writers that died."""
+    import time
+
+    def mtime(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    with contextlib.suppress(OSError):
+        others = sorted((p for p in keep.parent.glob("catalog-*.json") if p != keep), key=mtime, reverse=True)
+        old_temps = [p for p in keep.parent.glob("catalog-*.tmp") if mtime(p) < time.time() - _STALE_TEMP_S]
+        for path in [*others[KEEP_FILES - 1 :], *old_temps]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
+    """The catalog ``load_catalog()`` gives, from the compiled cache when the data files are unchanged.
+
+    A miss (first run, edited data file, new code, corrupt cache) validates in full and writes the cache;
+    bad data raises the same CatalogError as ``load_catalog()``.
+    """
+    sources = read_sources()
+    digest = sources_digest(sources)
+    try:
+        folder = cache_dir if cache_dir is not None else default_cache_dir()
+    except RuntimeError as exc:  # Path.home() with no home directory
+        _debug("no catalog cache folder: %s", exc)
+        return build_catalog(sources)
+    path = cache_path(folder, digest)
+    cached = _read(path, digest)
+    if cached is not None:
+        return cached
+    catalog = build_catalog(sources)
+    _write(path, compile_catalog(catalog))
+    return catalog

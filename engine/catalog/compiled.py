@@ -1,0 +1,134 @@
+"""The catalog's compiled form: JSON that rebuilds a validated Catalog without validating it again.
+
+Only for data ``compile_catalog`` produced from a validated catalog (``bot/catalog_cache.py`` keys
+it by the data files' digest and this code's fingerprint), so a start-up skips YAML and pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import NoneType, UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from engine.catalog.loader import Catalog, Efficiencies, VllmFile
+from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
+from engine.errors import CatalogError
+
+COMPILED_FORMAT = 2
+"""Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    # only the fields the data set: a rebuild gets the same defaults and the same model_fields_set
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def compile_catalog(catalog: Catalog) -> dict[str, Any]:
+    """A JSON-native form of a validated catalog (json.dumps-able as is), for ``catalog_from_compiled``."""
+    return {
+        "format": COMPILED_FORMAT,
+        "digest": catalog.digest,
+        "models": [_dump(m) for m in catalog.models],
+        "gpus": {key: _dump(g) for key, g in catalog.gpus.items()},
+        "instances": {key: _dump(i) for key, i in catalog.instances.items()},
+        "vllm": _dump(catalog.vllm),
+        "efficiencies": _dump(catalog.efficiencies),
+        "as_of": dict(catalog.as_of),
+        "region": catalog.region,
+        "sources": dict(catalog.sources),
+        "bare_size_families": list(catalog.bare_size_families),
+    }
+
+
+_Convert = Callable[[Any], Any]
+_Memo = dict[Any, Any]  # annotation -> its converter (None: keep the value as it is), for one rebuild only
+_BUILDING = object()
+_AS_IS = (str, int, float, bool)  # JSON gives these back with the type validation gave them
+
+
+def _converter(kind: Any, memo: _Memo) -> _Convert | None:
+    """How to turn a JSON value into what validation gives for annotation ``kind``; worked out once per rebuild."""
+    if memo.get(kind) is _BUILDING:  # no catalog model contains itself; supporting that is not worth it
+        raise TypeError(f"cannot rebuild the self-referencing {kind!r} from the compiled catalog")
+    if kind not in memo:
+        memo[kind] = _BUILDING
+        memo[kind] = _make_converter(kind, memo)
+    return memo[kind]
+
+
+def _make_converter(kind: Any, memo: _Memo) -> _Convert | None:
+    if kind in _AS_IS:
+        return None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return _model_converter(kind, memo)
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is Literal:
+        return None
+    if origin is Union or origin is UnionType:
+        arms = [a for a in args if a is not NoneType]
+        if all(a in _AS_IS or get_origin(a) is Literal for a in arms):
+            return None
+        if len(arms) == 1:  # X | None: callers keep None as it is
+            return _converter(arms[0], memo)
+    elif origin is list or (origin is tuple and args[1:] == (Ellipsis,)):
+        item = _converter(args[0], memo)
+        return origin if item is None else _each(origin, item)
+    elif origin is dict and args[0] in (str, int):  # JSON object keys are strings: int keys come back as ints
+        key, value = args[0], _converter(args[1], memo)
+        return dict if key is str and value is None else _each_item(key, value)
+    raise TypeError(f"cannot rebuild a {kind!r} from the compiled catalog")
+
+
+def _each(container: type, item: _Convert) -> _Convert:
+    return lambda values: container(None if v is None else item(v) for v in values)
+
+
+def _each_item(key: type, value: _Convert | None) -> _Convert:
+    if value is None:
+        return lambda d: {key(k): v for k, v in d.items()}
+    return lambda d: {key(k): None if v is None else value(v) for k, v in d.items()}
+
+
+def _model_converter(kind: type[BaseModel], memo: _Memo) -> _Convert:
+    """``model_construct`` (no validation) with each field converted by its annotation."""
+    fields = {name: _converter(info.annotation, memo) for name, info in kind.model_fields.items()}
+    construct = kind.model_construct
+
+    def convert(raw: dict[str, Any]) -> BaseModel:
+        values = {}
+        for name, value in raw.items():
+            field_convert = fields[name]  # KeyError: not a field of this model, so not compiled by this code
+            values[name] = value if field_convert is None or value is None else field_convert(value)
+        return construct(**values)
+
+    return convert
+
+
+def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
+    """Rebuild the catalog ``compile_catalog`` described, WITHOUT validating: only for data it produced.
+
+    Raises CatalogError when the format version is unknown or the data does not have the compiled layout.
+    """
+    found = data.get("format") if isinstance(data, Mapping) else None
+    if type(found) is not int or found != COMPILED_FORMAT:
+        raise CatalogError(f"compiled catalog format {found!r} is not the supported {COMPILED_FORMAT}")
+    memo: _Memo = {}
+    kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies)
+    model, gpu, instance, vllm, efficiencies = (_model_converter(kind, memo) for kind in kinds)
+    try:
+        return Catalog(
+            models=tuple(model(m) for m in data["models"]),
+            gpus={str(key): gpu(g) for key, g in data["gpus"].items()},
+            instances={str(key): instance(i) for key, i in data["instances"].items()},
+            vllm=vllm(data["vllm"]),
+            efficiencies=efficiencies(data["efficiencies"]),
+            as_of={str(k): str(v) for k, v in data["as_of"].items()},
+            region=str(data["region"]),
+            digest=str(data["digest"]),
+            sources={str(k): str(v) for k, v in data["sources"].items()},
+            bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CatalogError(f"compiled catalog is malformed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,87 @@
+"""What is fixed for one plan: the served model, the vLLM behaviour, the context, and what was assumed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.catalog.loader import Catalog, VllmVersion, version_key
+from engine.catalog.resolve import ResolvedModel, resolve_model
+from engine.errors import InvalidRequest
+from engine.notes import Note, note
+from engine.request import Request
+from engine.served import ServedModel, serve
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContext:
+    """Everything fixed for one plan, passed to each evaluation."""
+
+    request: Request
+    catalog: Catalog
+    served: ServedModel
+    behaviour: VllmVersion
+    version: str
+    context: int
+    split: tuple[int, int]
+    release: str | None  # the quantized repo id the user named, if any
+
+
+def _weights_for(req: Request, resolved: ResolvedModel) -> str | None:
+    if req.weights and resolved.implied_weights and req.weights != resolved.implied_weights:
+        raise InvalidRequest("weights_conflict", model=req.model, implied=resolved.implied_weights, asked=req.weights)
+    return req.weights or resolved.implied_weights
+
+
+def _behaviour(catalog: Catalog, version: str) -> VllmVersion:
+    oldest = catalog.vllm.versions[0].version
+    if version_key(version) < version_key(oldest):
+        raise InvalidRequest("vllm_too_old", version=version, oldest=oldest)
+    return catalog.vllm_version(version)
+
+
+def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Note], list[Note]]:
+    """The plan's fixed parts, its warnings and its assumptions (as notes, in the order they are shown)."""
+    resolved = resolve_model(catalog, req.model)
+    spec = resolved.spec
+    weights = _weights_for(req, resolved)
+    served = serve(spec, weights, req.kv_dtype, memo=catalog.memo)
+    version = req.vllm_version or catalog.vllm.default_version
+    behaviour = _behaviour(catalog, version)
+    context = req.context
+    warnings: list[Note] = []
+    assumptions: list[Note] = []
+    if context > spec.arch.max_context:
+        warnings.append(note("context_beyond_model", context=context, model=spec.name, max_context=spec.arch.max_context))
+    if req.region != catalog.region:
+        warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
+    if req.model_note:
+        assumptions.append(req.model_note)
+    if not req.context_tokens and not (req.input_tokens and req.output_tokens):
+        assumptions.append(note("default_context", context=context))
+    split = req.split
+    assumptions.append(note("typical_request", input=split[0], output=split[1]))
+    if req.concurrency == 1 and "concurrency" not in req.model_fields_set:
+        assumptions.append(note("one_user"))
+    if not weights:
+        assumptions.append(note("checkpoint_format", dtype=spec.dtype))
+    assumptions.append(
+        note(
+            "vllm_defaults",
+            version=version,
+            utilization=req.gpu_memory_utilization or behaviour.gpu_memory_utilization,
+            block_size=catalog.vllm.block_size,
+        )
+    )
+    eff = catalog.efficiencies
+    assumptions.append(
+        note(
+            "efficiencies",
+            stream_16bit=eff.weight_stream["16bit"],
+            stream_8bit=eff.weight_stream["8bit"],
+            kv_read=eff.kv_read,
+            gemm_16bit=eff.gemm["16bit"],
+            gemm_8bit=eff.gemm["8bit"],
+        )
+    )
+    ctx = PlanContext(req, catalog, served, behaviour, version, context, split, resolved.release)
+    return ctx, warnings, assumptions

@@ -1,0 +1,145 @@
+"""The placement search: assess each TP x PP split of a GPU set and choose the one to serve with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.context import PlanContext
+from engine.errors import InvalidRequest
+from engine.hardware import Support, support
+from engine.notes import Note, note
+from engine.performance import Speed, estimate_speed, link_for
+from engine.placement import Hardware, valid_tp_degrees
+from engine.plan import FEASIBLE
+from engine.verdict import memory_verdict
+from engine.vllm_memory import MemoryBudget, memory_budget
+
+VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
+
+#: one GPU set as the memory model sees it: GPU, count, interconnect, per-GPU memory of a fractional slice
+SetKey = tuple[str, int, str, float | None]
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Assessment:
+    """What one TP x PP split of a GPU set achieves; shared by every instance with that GPU set.
+
+    Slotted: a plan makes ~70 of these, and fewer GC-tracked objects keep collector pauses rare.
+    """
+
+    tp: int
+    pp: int
+    replicas: int
+    budget: MemoryBudget
+    capacity: float
+    verdict: str
+    needed: float
+    reasons: tuple[Note, ...]
+    caveats: tuple[Note, ...]
+    speed: Speed | None
+    weights_max: float  # GiB per GPU, busiest stage
+    activation_max: float
+
+    @property
+    def feasible(self) -> bool:
+        return self.verdict in FEASIBLE
+
+
+@dataclass
+class Scratch:
+    """Work shared between the GPU sets of one plan (the five g6e sizes with one L40S are assessed once)."""
+
+    splits: dict[tuple[SetKey, int, int], Assessment] = field(default_factory=dict)
+    chosen: dict[SetKey, Assessment] = field(default_factory=dict)
+    support: dict[str, Support] = field(default_factory=dict)
+    degrees: dict[int, list[int]] = field(default_factory=dict)
+
+
+def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> Assessment:
+    """Memory verdict and speed of one split; computed once per (GPU set, split) within a plan."""
+    key = (hw.set_key, tp, pp)
+    found = scratch.splits.get(key)
+    if found is None:
+        found = scratch.splits[key] = _assess(ctx, scratch, hw, tp, pp)
+    return found
+
+
+def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> Assessment:
+    served, catalog, req = ctx.served, ctx.catalog, ctx.request
+    replicas = hw.gpu_count // (tp * pp)
+    memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    budget = memory_budget(
+        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
+    )
+    capacity = budget.max_concurrency if budget.loads else 0.0
+    if hw.gpu.id not in scratch.support:
+        scratch.support[hw.gpu.id] = support(hw.gpu, served)
+    hw_support = scratch.support[hw.gpu.id]
+    caveats = list(hw_support.caveats)
+    if hw_support.runs:
+        short = budget.loads and capacity < 1  # only then is one request's KV quoted
+        per_request = served.kv_bytes_per_request(ctx.context, 1, budget.batching.max_num_batched_tokens) if short else 0.0
+        judged = memory_verdict(budget, capacity, replicas, req.concurrency, ctx.context, per_request)
+        verdict, needed, reasons = judged.verdict, judged.needed_gib, judged.reasons
+    else:
+        assert hw_support.reason is not None
+        verdict, needed, reasons = "does_not_load", 0.0, (hw_support.reason,)
+    speed = None
+    if verdict in FEASIBLE:
+        link = link_for(catalog, hw.gpu, hw.interconnect)
+        speed = estimate_speed(
+            served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
+            budget.capacity_tokens, budget.batching.max_num_seqs,
+        )  # fmt: skip
+    if hw.nodes > 1:
+        caveats.append(note("spans_nodes", nodes=hw.nodes))
+    weights = max(s.weights for s in budget.stages)
+    activation = max(s.activation for s in budget.stages)
+    return Assessment(
+        tp, pp, replicas, budget, capacity, verdict, needed, reasons, tuple(caveats), speed, weights, activation
+    )
+
+
+def _split_score(a: Assessment, by_speed: bool) -> tuple:
+    """Order the splits of one GPU set: best verdict, then (if speed matters) fastest per user, else smallest TP.
+
+    Among splits that fail, show the one that came closest (most KV room), so the
+    rejection names the real shortfall rather than the TP=1 strawman.
+    """
+    if not a.feasible or a.speed is None:
+        return (VERDICT_ORDER[a.verdict], -a.budget.binding.kv_pool, a.tp)
+    metric = -a.speed.decode_tokens_per_s_per_user if by_speed else a.tp
+    return (VERDICT_ORDER[a.verdict], metric, a.tp)
+
+
+def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment:
+    """Choose the TP split for a GPU set, as a serving engineer would.
+
+    The smallest TP that fits the load with headroom wins: spare GPUs become
+    data-parallel replicas. Only when the request is about speed (sort by speed,
+    tok/s or TTFT targets) is every split compared on per-user speed.
+    """
+    if hw.nodes > 1:
+        return assess(ctx, scratch, hw, hw.gpus_per_node, hw.nodes)
+    key = hw.set_key
+    if key in scratch.chosen:
+        return scratch.chosen[key]
+    req = ctx.request
+    if hw.gpu_count not in scratch.degrees:
+        scratch.degrees[hw.gpu_count] = valid_tp_degrees(ctx.served, hw.gpu_count)
+    degrees = scratch.degrees[hw.gpu_count]
+    if req.tp:
+        if req.tp not in degrees:
+            raise InvalidRequest(
+                "tp_invalid", tp=req.tp, gpus=hw.gpu_count, gpu=hw.gpu.name, heads=ctx.served.arch.heads, valid=degrees
+            )
+        degrees = [req.tp]
+    speed_matters = req.sort == "speed" or bool(req.min_tokens_per_s or req.max_ttft_s)
+    options = []
+    for tp in degrees or [1]:
+        option = assess(ctx, scratch, hw, tp, 1)
+        options.append(option)
+        if option.verdict == "fits" and not speed_matters:
+            break
+    chosen = scratch.chosen[key] = min(options, key=lambda a: _split_score(a, speed_matters))
+    return chosen

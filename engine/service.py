@@ -1,0 +1,124 @@
+"""One conversation turn, for every surface: text + what the conversation remembers -> the next turn.
+
+`headroom plan`, `headroom chat` and every Slack surface go through here; the adapters only
+read input, call these functions, render the result with the templates, and store or post it.
+
+    intent = understand(text, memory, catalog)        # parse, or apply a follow-up
+    turn = answer(intent.request, memory, catalog)    # plan, and what changed since the last answer
+
+`respond` does both. Nothing here words anything: a Turn carries a Plan (numbers and codes),
+the changes as Notes, or a HeadroomError with its code. Unexpected exceptions are not caught:
+each adapter's error boundary logs them and replies with a reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ValidationError
+
+from engine.catalog.loader import Catalog
+from engine.changes import changes
+from engine.errors import HeadroomError, InvalidRequest, ParseError
+from engine.followup import merge
+from engine.notes import Note
+from engine.parse import parse_followup, parse_message, request_from
+from engine.plan import Plan
+from engine.ranking import plan as make_plan
+from engine.request import Request, validation_problems
+
+#: messages that ask how to use headroom rather than ask a question
+HELP_WORDS = frozenset({"", "help", "?", "hi", "hello", "hey", "usage"})
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What a conversation remembers between turns: the last request and the instance its answer recommended."""
+
+    request: Request | None = None
+    top: str | None = None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a message asks for: a request to plan, help, a fresh start, or an error to explain."""
+
+    kind: Literal["ask", "help", "reset", "error"]
+    request: Request | None = None
+    error: HeadroomError | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The result of one turn. `memory` is what to remember now (None: keep what the conversation had)."""
+
+    kind: Literal["answer", "help", "reset", "error"]
+    memory: Memory | None = None
+    request: Request | None = None
+    plan: Plan | None = None
+    changes: list[Note] | None = None  # set when the turn follows up on an earlier answer
+    error: HeadroomError | None = None
+
+
+def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
+    if isinstance(exc, ValidationError):
+        return InvalidRequest("invalid_values", problems=validation_problems(exc))
+    return exc
+
+
+def understand(
+    text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object] | None = None
+) -> Intent:
+    """Parse a new question or apply a follow-up; `overrides` (command-line flags) win over the words."""
+    if not overrides and text.strip().lower() in HELP_WORDS:
+        return Intent("help")
+    try:
+        request = _next_request(text, memory, catalog, overrides or {})
+    except (HeadroomError, ValidationError) as exc:
+        return Intent("error", error=_user_error(exc))
+    return Intent("reset") if request is None else Intent("ask", request)
+
+
+def _next_request(text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object]) -> Request | None:
+    """The request this message makes; None for 'start over' without a new question."""
+    previous = memory.request if memory else None
+    if previous is not None and not overrides:
+        delta = parse_followup(text, catalog)
+        if not delta.reset:
+            return merge(previous, delta, memory.top if memory else None)
+        return Request.model_validate(delta.changes) if "model" in delta.changes else None
+    reading = parse_message(text, catalog)
+    if reading.reset and "model" not in reading.found and not overrides:
+        return None
+    return request_from(reading, catalog, overrides)
+
+
+def answer(request: Request, memory: Memory | None, catalog: Catalog) -> Turn:
+    """Plan a request; when it follows an earlier one in the conversation, say what changed."""
+    try:
+        plan = make_plan(request, catalog)
+    except (HeadroomError, ValidationError) as exc:
+        return Turn("error", error=_user_error(exc))
+    previous = memory.request if memory else None
+    moved: list[Note] | None = None
+    if previous == request:
+        moved = []  # a follow-up that changed nothing
+    elif previous is not None:
+        try:
+            moved = changes(make_plan(previous, catalog), plan)
+        except HeadroomError:
+            moved = None  # the earlier request no longer plans (e.g. data changed): answer without the diff
+    top = plan.top.instance if plan.top else None
+    return Turn("answer", Memory(request, top), request, plan, moved)
+
+
+def respond(text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object] | None = None) -> Turn:
+    """A whole turn: understand the message, then answer it."""
+    intent = understand(text, memory, catalog, overrides)
+    if intent.kind == "ask":
+        assert intent.request is not None
+        return answer(intent.request, memory, catalog)
+    if intent.kind == "reset":
+        return Turn("reset", Memory(), error=ParseError("start_over"))
+    return Turn(intent.kind, error=intent.error)
