@@ -257,8 +257,7 @@ def _internal_error() -> str:
     except OSError:
         logging.getLogger("headroom.cli").exception("reference %s", reference)
         where = Path("stderr")
-    views = _views()
-    return f"{views.error_line(HeadroomError('internal', reference=reference))} (traceback in {where})"
+    return _views().error_line(HeadroomError("internal", reference=reference, log=str(where)))
 
 
 def _error_log() -> Path:
