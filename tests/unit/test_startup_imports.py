@@ -1,0 +1,52 @@
+"""`headroom plan` and `headroom chat` import only what they need: no Slack, Redis, HTTP server, Hub, AWS or plotting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("slack_bolt", "slack_sdk", "redis", "uvicorn", "starlette", "huggingface_hub", "boto3", "matplotlib", "aiohttp")
+
+_PROBE = """
+import contextlib, io, json, sys
+from bot.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted({m.split('.')[0] for m in sys.modules})}))
+"""
+
+
+def _imported(*argv: str, stdin: str = "") -> tuple[int, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, input=stdin, timeout=60, check=True
+    )
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return data["code"], set(data["modules"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("plan", "--json", "--model", "llama-3.3-70b", "--weights", "fp8", "--context", "8192"),
+        ("plan", "llama 3.3 70b fp8 8k context"),
+        ("chat",),
+    ],
+)
+def test_plan_and_chat_import_no_server_stack(argv: tuple[str, ...]) -> None:
+    code, modules = _imported(*argv, stdin="llama 3.1 8b\n")
+    assert code == 0
+    assert modules & set(HEAVY) == set()
+    assert "engine" in modules and "bot" in modules  # the probe did run headroom
+
+
+def test_the_probe_sees_what_serve_imports() -> None:
+    """The check can fail: importing the server module pulls in the Slack and HTTP stacks."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.server; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    loaded = {m.split(".")[0] for m in result.stdout.split()}
+    assert {"slack_bolt", "starlette", "aiohttp"} <= loaded
