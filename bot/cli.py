@@ -154,9 +154,10 @@ def _catalog() -> Catalog:
 
 
 def _views() -> Views:
-    from bot.render import Views
+    from bot.catalog_cache import default_cache_dir
+    from bot.render import Views, build_environment
 
-    return Views()
+    return Views(build_environment(default_cache_dir() / "templates"))
 
 
 def _json_error(views: Views, exc: HeadroomError) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
 from engine.advice import hints
 from engine.errors import HeadroomError, ParseError
@@ -62,9 +63,18 @@ def _missing(code: str) -> str:
     raise KeyError(f"no wording for code {code!r} in templates/")
 
 
-def build_environment() -> Environment:
+def build_environment(bytecode_dir: Path | None = None) -> Environment:
+    """One Jinja environment; with `bytecode_dir`, compiled templates are kept there between processes."""
+    cache = None
+    if bytecode_dir is not None:
+        try:
+            bytecode_dir.mkdir(parents=True, exist_ok=True)
+            cache = FileSystemBytecodeCache(str(bytecode_dir))
+        except OSError:
+            cache = None  # a read-only home: compile in memory, as without a folder
     env = Environment(
         loader=PackageLoader("templates", "."),
+        bytecode_cache=cache,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
