@@ -44,7 +44,7 @@ class Memory:
 class Intent:
     """What a message asks for: a request to plan, help, a fresh start, or an error to explain."""
 
-    kind: Literal["ask", "help", "reset", "error"]
+    kind: Literal["ask", "help", "reset", "error", "chatter"]  # chatter: not for headroom, stay quiet
     request: Request | None = None
     error: HeadroomError | None = None
 
@@ -53,7 +53,7 @@ class Intent:
 class Turn:
     """The result of one turn. `memory` is what to remember now (None: keep what the conversation had)."""
 
-    kind: Literal["answer", "help", "reset", "error"]
+    kind: Literal["answer", "help", "reset", "error", "chatter"]
     memory: Memory | None = None
     request: Request | None = None
     plan: Plan | None = None
@@ -68,15 +68,27 @@ def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
 
 
 def understand(
-    text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object] | None = None
+    text: str,
+    memory: Memory | None,
+    catalog: Catalog,
+    overrides: dict[str, object] | None = None,
+    addressed: bool = True,
 ) -> Intent:
-    """Parse a new question or apply a follow-up; `overrides` (command-line flags) win over the words."""
+    """Parse a new question or apply a follow-up; `overrides` (command-line flags) win over the words.
+
+    `addressed=False` is a message in a conversation that was not said to headroom (thread
+    chatter: "thanks!", "lol", a question to a colleague): it is read like any follow-up, but
+    when it changes nothing it is "chatter" -- the adapter stays quiet instead of complaining.
+    """
     if not overrides and text.strip().lower() in HELP_WORDS:
-        return Intent("help")
+        return Intent("help") if addressed else Intent("chatter")
     try:
         request = _next_request(text, memory, catalog, overrides or {})
     except (HeadroomError, ValidationError) as exc:
-        return Intent("error", error=_user_error(exc))
+        error = _user_error(exc)
+        if not addressed and error.code == "nothing_to_change":
+            return Intent("chatter")
+        return Intent("error", error=error)
     return Intent("reset") if request is None else Intent("ask", request)
 
 
@@ -113,9 +125,15 @@ def answer(request: Request, memory: Memory | None, catalog: Catalog) -> Turn:
     return Turn("answer", Memory(request, top), request, plan, moved)
 
 
-def respond(text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object] | None = None) -> Turn:
+def respond(
+    text: str,
+    memory: Memory | None,
+    catalog: Catalog,
+    overrides: dict[str, object] | None = None,
+    addressed: bool = True,
+) -> Turn:
     """A whole turn: understand the message, then answer it."""
-    intent = understand(text, memory, catalog, overrides)
+    intent = understand(text, memory, catalog, overrides, addressed)
     if intent.kind == "ask":
         assert intent.request is not None
         return answer(intent.request, memory, catalog)

@@ -87,3 +87,12 @@ def test_changes_say_what_moved_in_the_answer(catalog: Catalog) -> None:
     assert "context: 8,192 → 32,768" in lines
     assert "KV per request: 2.50 → 10.00 GiB" in lines
     assert second.plan == plan(second.request, catalog) or second.plan.request == plan(second.request, catalog).request
+
+
+def test_chatter_in_a_thread_is_quiet_unless_said_to_headroom(catalog: Catalog) -> None:
+    first = respond("llama 3.3 70b fp8 8k", None, catalog)
+    for text in ("thanks, that's really helpful!", "lol", "ok", "what do you think?"):
+        assert respond(text, first.memory, catalog, addressed=False).kind == "chatter", text
+    assert respond("purple monkey dishwasher", first.memory, catalog).kind == "error"  # said to headroom
+    follow = respond("what about 32k?", first.memory, catalog, addressed=False)  # a real follow-up still counts
+    assert follow.kind == "answer" and follow.request.context_tokens == 32768
