@@ -29,6 +29,8 @@ def candidate(ctx: PlanContext, hw: Hardware, a: Assessment) -> Candidate:
         caveats.append(note("host_ram_low", ram_gib=hw.instance.ram_gib, checkpoint_gib=checkpoint_gib))
     if a.feasible and quantizes_on_load(ctx):
         caveats.append(note("fp8_online_quantization"))
+    if a.replicas > 1 and a.feasible:
+        caveats.append(note("data_parallel", replicas=a.replicas, tp=a.tp))
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
     return Candidate(
         rank=0,
@@ -69,5 +71,5 @@ def candidate(ctx: PlanContext, hw: Hardware, a: Assessment) -> Candidate:
         price_share_of=hw.price_share_of,
         reasons=[*a.reasons, *misses],
         caveats=caveats,
-        vllm_command=vllm_command(ctx, a.tp, a.pp, budget.utilization) if a.feasible else None,
+        vllm_command=vllm_command(ctx, hw.gpu, a.tp, a.pp, a.replicas, budget.utilization) if a.feasible else None,
     )

@@ -1,24 +1,49 @@
-"""The `vllm serve` line that starts what a candidate describes."""
+"""The `vllm serve` line that starts exactly what a candidate describes: checkpoint, precision, layout, lengths."""
 
 from __future__ import annotations
 
+from engine.catalog.schema import GpuSpec
 from engine.context import PlanContext
+from engine.hardware import no_bf16
 
 
 def quantizes_on_load(ctx: PlanContext) -> bool:
     """FP8 asked for a checkpoint that is not FP8 and no FP8 release named: vLLM quantizes while loading."""
     served = ctx.served
-    return served.fmt.dtype == "fp8" and not ctx.release and served.spec.dtype != "fp8"
+    return served.fmt.dtype == "fp8" and not ctx.checkpoint_release and served.spec.dtype != "fp8"
 
 
-def vllm_command(ctx: PlanContext, tp: int, pp: int, utilization: float) -> str:
-    parts = [f"vllm serve {ctx.release or ctx.served.spec.id}"]
+def _dtype_flag(ctx: PlanContext, gpu: GpuSpec) -> str | None:
+    """`--dtype` when the model must run in another 16/32-bit type than its checkpoint's."""
+    served = ctx.served
+    if served.fmt.dtype == "fp32" and served.spec.dtype != "fp32":
+        return "float32"
+    if served.fmt.dtype == "fp16" and served.spec.dtype != "fp16" and not ctx.checkpoint_release:
+        return "half"
+    if served.fmt.dtype == "bf16" and served.spec.dtype != "bf16" and not no_bf16(gpu):
+        return "bfloat16"
+    if no_bf16(gpu) and served.fmt.compute == "bf16":
+        return "half"
+    return None
+
+
+def vllm_command(ctx: PlanContext, gpu: GpuSpec, tp: int, pp: int, replicas: int, utilization: float) -> str | None:
+    """The command, or None when no checkpoint in the planned precision is known (the answer says so)."""
+    checkpoint = ctx.checkpoint
+    if checkpoint is None:
+        return None
+    parts = [f"vllm serve {checkpoint}"]
     if quantizes_on_load(ctx):
         parts.append("--quantization fp8")
+    dtype = _dtype_flag(ctx, gpu)
+    if dtype:
+        parts.append(f"--dtype {dtype}")
     if tp > 1:
         parts.append(f"--tensor-parallel-size {tp}")
     if pp > 1:
         parts.append(f"--pipeline-parallel-size {pp}")
+    if replicas > 1:
+        parts.append(f"--data-parallel-size {replicas}")
     parts.append(f"--max-model-len {ctx.context}")
     parts.append(f"--gpu-memory-utilization {utilization:.2f}")
     if ctx.request.kv_dtype == "fp8":

@@ -24,6 +24,8 @@ class PlanContext:
     context: int
     split: tuple[int, int]
     release: str | None  # the quantized repo id the user named, if any
+    checkpoint: str | None  # what `vllm serve` loads: None when no checkpoint in this precision is known
+    checkpoint_release: str | None  # the pre-quantized release loaded (named by the user or chosen from data)
 
 
 def _weights_for(req: Request, resolved: ResolvedModel) -> str | None:
@@ -52,6 +54,8 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     assumptions: list[Note] = []
     if context > spec.arch.max_context:
         warnings.append(note("context_beyond_model", context=context, model=spec.name, max_context=spec.arch.max_context))
+    if version_key(version) > version_key(catalog.vllm.newest_modelled):
+        warnings.append(note("vllm_newer_than_modelled", version=version, newest=catalog.vllm.newest_modelled))
     if req.region != catalog.region:
         warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
     if req.model_note:
@@ -83,5 +87,32 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
             gemm_8bit=eff.gemm["8bit"],
         )
     )
-    ctx = PlanContext(req, catalog, served, behaviour, version, context, split, resolved.release)
+    checkpoint, release = _checkpoint(catalog, spec.id, spec.dtype, served.fmt.dtype, resolved.release)
+    if release and release != resolved.release:
+        assumptions.append(note("release_checkpoint", repo=release, dtype=served.fmt.dtype, model=spec.name))
+    if checkpoint is None:
+        warnings.append(note("no_known_checkpoint", dtype=served.fmt.dtype, model=spec.name))
+    ctx = PlanContext(
+        req, catalog, served, behaviour, version, context, split, resolved.release, checkpoint, release
+    )
     return ctx, warnings, assumptions
+
+
+def _checkpoint(
+    catalog: Catalog, model: str, native: str, dtype: str, named: str | None
+) -> tuple[str | None, str | None]:
+    """What to load for weights in `dtype`: the release named, the model itself, a known release, or nothing.
+
+    FP8 without a known release is quantized while loading (`--quantization fp8`); 16/32-bit
+    formats are a `--dtype` away; other formats need a pre-quantized checkpoint.
+    """
+    if named:
+        return named, named
+    if dtype == native:
+        return model, None
+    known = catalog.releases.get(model, {}).get(dtype)
+    if known:
+        return known, known
+    if dtype in {"fp8", "bf16", "fp16", "fp32"}:
+        return model, None
+    return None, None

@@ -22,7 +22,16 @@ from engine.errors import ParseError
 from engine.followup import with_pins_replaced
 from engine.notes import Note
 from engine.parse_model import find_model, hf_ids
-from engine.parse_rules import INSTANCE_RULES, NUMBER_RULES, RESET, Fields, Rule, lexicon
+from engine.parse_rules import (
+    INSTANCE_RULES,
+    NUMBER_RULES,
+    RESET,
+    UNKNOWN_PRECISION,
+    WEIGHT_WORDS,
+    Fields,
+    Rule,
+    lexicon,
+)
 from engine.request import Request, RequestDelta, validation_problems
 from engine.text import clean
 
@@ -91,14 +100,21 @@ def read(text: str, catalog: Catalog) -> Reading:
     if reset:
         reading.reset = True
         reading.text = reading.text[reset.end() :]
-    for match in reversed(hf_ids(reading.text, clean(text, lower=False), catalog)):
+    known, unknown = hf_ids(reading.text, clean(text, lower=False), catalog)
+    for match in reversed(known):
         reading.found.setdefault("model", match.model)
         if match.weights:
             reading.found.setdefault("weights", match.weights)
         reading.cut(match.start, match.end)
+    if unknown and not known:
+        repo = unknown[0]
+        raise ParseError("unknown_hub_model", repo=repo, suggestions=suggest_models(catalog, repo.split("/")[-1]))
     words = lexicon(catalog)
     for rule in (*INSTANCE_RULES, *words.family_rules, *NUMBER_RULES, words.gpu_pin):
         reading.apply(rule)
+    odd = UNKNOWN_PRECISION.search(reading.text)
+    if odd:
+        raise ParseError("unknown_precision", word=odd.group(1), known=sorted(set(WEIGHT_WORDS.values())))
     if "model" not in reading.found:
         model = find_model(reading.text, catalog)
         if model:

@@ -11,7 +11,7 @@ from rapidfuzz import fuzz, process
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import model_index, normalise, resolve_model
 from engine.catalog.schema import ModelSpec
-from engine.errors import HeadroomError
+from engine.errors import HeadroomError, ParseError
 from engine.notes import Note, note
 
 HF_ID = re.compile(r"(?<![\w/])([a-z][\w.\-]+/[a-z0-9][\w.\-]*[\d\-][\w.\-]*)", re.IGNORECASE)
@@ -21,6 +21,9 @@ _SHAPE = re.compile(r"(?<![\w.])(?:\d+x\d+(?:\.\d+)?b|a\d+(?:\.\d+)?b)\b")
 _MAX_WORDS = 120
 _MAX_WORD = 80
 _MAX_FUZZY_LOOKUPS = 40
+#: a bare size ("70B") is read as a known dense shape only when one is within this factor of it
+BARE_SIZE_FACTOR = 1.5
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -32,18 +35,21 @@ class ModelMatch:
     note: Note | None = None  # what a loose name was read as
 
 
-def hf_ids(text: str, original: str, catalog: Catalog) -> list[ModelMatch]:
-    """Hugging Face ids the catalog knows, first, before their '-FP8'/'-AWQ' suffixes could read as precisions."""
+def hf_ids(text: str, original: str, catalog: Catalog) -> tuple[list[ModelMatch], list[str]]:
+    """Hugging Face ids the catalog knows (read first, before their '-FP8'/'-AWQ' suffixes could read as
+    precisions), and the ids it does not know (as typed): those are never guessed from a size in their name."""
     typed = {m.group(1).lower(): m.group(1) for m in HF_ID.finditer(original)}
-    found = []
+    found, unknown = [], []
     for m in HF_ID.finditer(text):
         try:
             resolved = resolve_model(catalog, m.group(1))
         except HeadroomError:
+            if "-" in m.group(1).split("/")[1]:  # "org/some-model-13b", not "fp8/int4"
+                unknown.append(typed.get(m.group(1), m.group(1)))
             continue
         model = typed.get(m.group(1), m.group(1)) if resolved.release else resolved.spec.id
         found.append(ModelMatch(model, m.start(), m.end(), resolved.implied_weights))
-    return found
+    return found, unknown
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,11 @@ def find_model(text: str, catalog: Catalog) -> ModelMatch | None:
             return ModelMatch(by_shape.id, shape.start(), shape.end())
     size = SIZE.search(text)
     if size and not _family_words(catalog) & set(re.findall(r"[a-z]+", text)):
-        spec = nearest_dense_model(catalog, float(size.group(1)))
+        wanted = float(size.group(1))
+        spec = nearest_dense_model(catalog, wanted)
+        if abs(math.log(spec.published_params_b / max(wanted, 1e-3))) > math.log(BARE_SIZE_FACTOR):
+            sizes = sorted({m.size for m in _shaped(catalog)}, key=lambda x: float(x.rstrip("Bb")))
+            raise ParseError("bare_size_unknown", size=size.group(1), sizes=sizes)
         reading = note(
             "bare_size", size=size.group(1), model=spec.name, layers=spec.arch.layers, kv_heads=spec.arch.kv_heads
         )
@@ -116,13 +126,19 @@ def _fuzzy_model_phrase(words: list[_Word], index: dict[str, ModelSpec]) -> Mode
             if lookups > _MAX_FUZZY_LOOKUPS:
                 break
             window = words[i : i + length]
-            found = process.extractOne(_phrase_key(window), keys, scorer=fuzz.ratio, score_cutoff=88)
-            if found and (best is None or (found[1], length) > (best[0], best[1])):
-                best = (found[1], length, index[found[0]], window[0].start, window[-1].end)
+            phrase = _phrase_key(window)
+            numbers = _NUMBER.findall(phrase)
+            for key, score, _ in process.extract(phrase, keys, scorer=fuzz.ratio, score_cutoff=88, limit=5):
+                if _NUMBER.findall(key) != numbers:
+                    continue  # "llama 5 70b" is not Llama 2 70B: a misspelling never changes a version or a size
+                if best is None or (score, length) > (best[0], best[1]):
+                    best = (score, length, index[key], window[0].start, window[-1].end)
+                break
     if not best:
         return None
     _, _, spec, start, end = best
-    return ModelMatch(spec.id, start, end)
+    typed = " ".join(w.text for w in words if start <= w.start and w.end <= end)
+    return ModelMatch(spec.id, start, end, note=note("fuzzy_model", typed=typed, model=spec.name))
 
 
 def _model_by_shape(catalog: Catalog, shape: str) -> ModelSpec | None:
@@ -144,14 +160,20 @@ def _family_words(catalog: Catalog) -> frozenset[str]:
     return catalog.memo.get(("family_words",), build)
 
 
-def nearest_dense_model(catalog: Catalog, size_b: float) -> ModelSpec:
-    """The well-known dense GQA model for a bare 'NNB': one sold at that size (first family first), else the nearest."""
+def _shaped(catalog: Catalog) -> list[ModelSpec]:
+    """The dense GQA models a bare size may be read as (data/shapes.yaml)."""
     families = catalog.bare_size_families
-    shaped = [
+    return [
         m
         for m in catalog.models
         if m.family in families and not m.arch.moe and not m.arch.mla and m.arch.kv_heads < m.arch.heads
     ]
+
+
+def nearest_dense_model(catalog: Catalog, size_b: float) -> ModelSpec:
+    """The well-known dense GQA model for a bare 'NNB': one sold at that size (first family first), else the nearest."""
+    families = catalog.bare_size_families
+    shaped = _shaped(catalog)
     label = f"{size_b:g}b"
     return min(
         shaped,

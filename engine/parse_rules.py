@@ -62,7 +62,7 @@ _CONTEXT = re.compile(
     r"\b(?:(?:context|ctx|context length|context window|seq(?:uence)? ?len(?:gth)?)\s*(?:of|=|:)?\s*"
     + _TOKENS
     + r"(?:\s*tokens?)?\b|(\d+(?:\.\d+)?\s*[km])\b(?:\s*(?:tokens?|ctx|context(?: length| window)?|seq(?:uence)?(?: len(?:gth)?)?))?"
-    r"|(\d{3,7})\s*(?:tokens?|ctx|context)\b)"
+    r"|(\d+)\s*(?:tokens?|ctx|context)\b)"
 )
 _LOAD = re.compile(
     r"\b(\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|clients?|"
@@ -91,7 +91,7 @@ _TTFT = re.compile(
 _TP = re.compile(r"\b(?:tp|tensor[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
 _UTIL = re.compile(
     r"\b(?:gpu[- ]?)?(?:util(?:i[sz]ation)?|gpu-memory-utilization|mem(?:ory)?[- ]util(?:i[sz]ation)?)\s*(?:of|=|:)?\s*"
-    r"(0?\.\d+|1(?:\.0+)?|\d{1,3}\s*%)"
+    r"(\d*\.?\d+\s*%?)"
 )
 _VLLM = re.compile(r"\bvllm\s*(?:version\s*)?v?(\d+\.\d+(?:\.\d+)?)\b")
 _REGION = re.compile(
@@ -109,6 +109,9 @@ _VERSUS = re.compile(r"\b" + INSTANCE + r"\s*(?:vs\.?|versus|or|against)\s*" + I
 _COMPARE_ONE = re.compile(r"\bcompare\s*(?:it\s*)?(?:with|to|against)\s*" + INSTANCE)
 _WHY_NOT = re.compile(r"\bwhy\s*(?:not|no|isn'?t|wasn'?t|doesn'?t)\s*(?:use\s*|pick\s*|the\s*|on\s*|an?\s*)?" + INSTANCE)
 _ONLY_INSTANCE = re.compile(r"\b(?:only|just)\s*(?:on\s*)?" + INSTANCE)
+_INSTANCE_COUNT = re.compile(r"(?:\b(?:on|using|with|across|over)\s+)?(?<![\w.])(\d+)\s*(?:x|×|\*)\s*" + INSTANCE)
+#: a word shaped like a precision that is none of the known ones ("fp3", "int2")
+UNKNOWN_PRECISION = re.compile(r"(?<![\w.])((?:fp|bf|int|nvfp|mxfp|float|w)\d+(?:a\d+)?)(?![\w.])")
 _ON_INSTANCE = re.compile(r"(?:\b(?:on|using|with|in)\s+(?:an?\s+)?)?" + INSTANCE)
 
 
@@ -167,6 +170,7 @@ INSTANCE_RULES: tuple[Rule, ...] = (
     Rule(_VERSUS, lambda m: {"compare": _distinct(m)}),
     Rule(_COMPARE_ONE, lambda m: {"compare": (m.group(1),)}),
     Rule(_WHY_NOT, _one("why_not")),
+    Rule(_INSTANCE_COUNT, lambda m: {"instance": m.group(2), "nodes": int(m.group(1))}),
     Rule(_NO_MULTI_NODE, _constant({"multi_node": False})),
     Rule(_SINGLE_GPU, _constant({"single_gpu": True})),
     Rule(_ONLY_INSTANCE, _one("instance")),
@@ -209,8 +213,16 @@ def lexicon(catalog: Catalog) -> Lexicon:
 
 
 def _build_lexicon(catalog: Catalog) -> Lexicon:
-    families = sorted({i.family for i in catalog.instances.values()}, key=len, reverse=True)
+    known = {i.family for i in catalog.instances.values()}
+    expand: dict[str, tuple[str, ...]] = {f: (f,) for f in known}
+    for base in {f.split("-")[0] for f in known if "-" in f} - known:  # "p6" names p6-b200 and p6-b300
+        expand[base] = tuple(sorted(f for f in known if f.split("-")[0] == base))
+    families = sorted(expand, key=len, reverse=True)
     family = r"(" + "|".join(map(re.escape, families)) + r")(?![\w-])(?!\.)"
+
+    def named(m: re.Match[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for word in _distinct(m) for f in expand[word]))
+
     listing = family + r"(?:\s*(?:,|and|or|/|\+)\s*" + family + r")*"
     only = re.compile(
         r"\b(?:only|just|stick to|limit to|restrict to)\s*(?:the\s*)?(?:" + listing + r")(?:\s*(?:family|instances?))?"
@@ -230,10 +242,10 @@ def _build_lexicon(catalog: Catalog) -> Lexicon:
         r"(?:nvidia\s+)?(" + gpu_alt + r")s?(?![\w.])(?:\s*gpus?)?"
     )
     family_rules = (
-        Rule(only, lambda m: {"families": _distinct(m)}),
-        Rule(exclude, lambda m: {"exclude_families": _distinct(m)}),
+        Rule(only, lambda m: {"families": named(m)}),
+        Rule(exclude, lambda m: {"exclude_families": named(m)}),
         Rule(_ON_INSTANCE, _one("instance")),
-        Rule(on_family, lambda m: {"families": _distinct(m)}),
+        Rule(on_family, lambda m: {"families": named(m)}),
     )
     pin = Rule(gpu_pin, lambda m: {"gpu": names[m.group(2)], "gpus": int(m.group(1)) if m.group(1) else 1})
     return Lexicon(family_rules, pin, names)

@@ -131,9 +131,11 @@ def estimate_speed(
     fits = max(1, kv_tokens // max(average_context, 1))
     if concurrency == "max":
         batch = min(max_num_seqs, fits)
+        busy = replicas
     else:
         per_replica = math.ceil(int(concurrency) / replicas)
         batch = max(1, min(per_replica, max_num_seqs, fits))
+        busy = min(replicas, math.ceil(int(concurrency) / batch))  # replicas with users: idle ones add nothing
     step, bound = decode_step_s(served, catalog, gpu, link, tp, pp, batch, average_context)
     first = prefill_s(served, catalog, gpu, link, tp, pp, prompt)
     per_replica_tps = batch * output / (output * step + batch * first)
@@ -141,7 +143,7 @@ def estimate_speed(
         batch=batch,
         step_ms=step * 1000,
         decode_tokens_per_s_per_user=1 / step,
-        throughput_tokens_per_s=per_replica_tps * replicas,
+        throughput_tokens_per_s=per_replica_tps * busy,
         ttft_s=first + step,
         bound=bound,
     )

@@ -7,6 +7,7 @@ import math
 from engine.candidate import candidate
 from engine.catalog.loader import Catalog
 from engine.context import PlanContext, build_context
+from engine.errors import InvalidRequest
 from engine.notes import note
 from engine.placement import Hardware, hardware_options, multi_node_options
 from engine.plan import Budget, Candidate, NormalisedRequest, Plan, WhyNot
@@ -27,12 +28,24 @@ def _rank_key(sort: str):  # noqa: ANN202
     return key
 
 
+def _candidates(ctx: PlanContext, scratch: Scratch, options: list[Hardware]) -> list[Candidate]:
+    """One candidate per GPU set a pinned TP can run on (all of them without a pin)."""
+    found = []
+    for hw in options:
+        chosen = choose_split(ctx, scratch, hw)
+        if chosen is not None:
+            found.append(candidate(ctx, hw, chosen))
+    return found
+
+
 def _multi_node(ctx: PlanContext, scratch: Scratch, options: list[Hardware]) -> list[Candidate]:
     """Per instance type, the fewest nodes that serve the request (else the smallest group, to show why not)."""
     best: dict[str, Candidate] = {}
     for hw in options:
-        type_name = hw.instance.name if hw.instance else ""
-        cand = candidate(ctx, hw, choose_split(ctx, scratch, hw))
+        chosen = choose_split(ctx, scratch, hw)
+        if chosen is None:
+            continue
+        cand, type_name = candidate(ctx, hw, chosen), hw.instance.name if hw.instance else ""
         if type_name not in best or (cand.feasible and not best[type_name].feasible):
             best[type_name] = cand
     return list(best.values())
@@ -92,8 +105,13 @@ def plan(req: Request, catalog: Catalog) -> Plan:
     ctx, warnings, assumptions = build_context(req, catalog)
     scratch = Scratch()
     options, skipped = hardware_options(req, catalog)
-    candidates = [candidate(ctx, hw, choose_split(ctx, scratch, hw)) for hw in options]
-    pinned = bool(req.gpu or req.instance)
+    candidates = _candidates(ctx, scratch, options)
+    if options and not candidates:  # a pinned TP that no GPU set can run
+        counts = sorted({hw.gpu_count for hw in options})
+        raise InvalidRequest(
+            "tp_invalid", tp=req.tp, counts=counts, heads=ctx.served.arch.heads, kv_heads=ctx.served.arch.kv_heads
+        )
+    pinned = bool(req.gpu or req.instance or req.compare)
     if not pinned and req.multi_node and not any(c.feasible for c in candidates):
         multi = _multi_node(ctx, scratch, multi_node_options(req, catalog))
         candidates.extend(multi)

@@ -16,6 +16,10 @@ SortKey = Literal["cost", "speed"]
 
 DEFAULT_CONTEXT = 8192
 DEFAULT_CONCURRENCY = 1
+#: no model reads more than 16M tokens of context (Llama 4 Scout: 10M); beyond is a typo, not a plan
+MAX_TOKENS = 16 * 1024 * 1024
+MAX_USERS = 1_000_000
+MAX_NODES = 16
 
 
 class Request(BaseModel):
@@ -26,11 +30,12 @@ class Request(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     weights: WeightDtype | None = None
     kv_dtype: KvDtype = "auto"
-    context_tokens: int | None = Field(default=None, gt=0)
-    input_tokens: int | None = Field(default=None, gt=0)
-    output_tokens: int | None = Field(default=None, gt=0)
+    context_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    input_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    output_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     concurrency: Concurrency = DEFAULT_CONCURRENCY
     instance: str | None = None
+    nodes: int | None = Field(default=None, gt=0, le=MAX_NODES)  # how many of the pinned instance ("2x p5.48xlarge")
     gpu: str | None = None
     gpus: int | None = Field(default=None, gt=0)
     tp: int | None = Field(default=None, gt=0)
@@ -56,6 +61,8 @@ class Request(BaseModel):
     def _positive(cls, value: Concurrency) -> Concurrency:
         if value != "max" and value <= 0:
             raise PydanticCustomError("concurrency_positive", "concurrency must be positive or 'max'")
+        if value != "max" and value > MAX_USERS:
+            raise PydanticCustomError("concurrency_too_large", "too many users", {"limit": MAX_USERS, "value": value})
         return value
 
     @field_validator("region")
@@ -71,6 +78,8 @@ class Request(BaseModel):
             raise PydanticCustomError("instance_and_gpu", "an instance and a GPU type")
         if self.gpus is not None and not self.gpu:
             raise PydanticCustomError("gpus_without_gpu", "a GPU count without a GPU type")
+        if self.nodes is not None and not self.instance:
+            raise PydanticCustomError("nodes_without_instance", "an instance count without an instance type")
         if self.tp and self.gpus and self.gpus % self.tp:
             raise PydanticCustomError("tp_not_divisor", "TP does not divide the GPUs", {"tp": self.tp, "gpus": self.gpus})
         if self.input_tokens and self.output_tokens and self.context_tokens:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.context import PlanContext
-from engine.errors import InvalidRequest
 from engine.hardware import Support, support
 from engine.notes import Note, note
 from engine.performance import Speed, estimate_speed, link_for
@@ -73,12 +72,14 @@ def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) 
     )
     capacity = budget.max_concurrency if budget.loads else 0.0
     if hw.gpu.id not in scratch.support:
-        scratch.support[hw.gpu.id] = support(hw.gpu, served)
+        scratch.support[hw.gpu.id] = support(hw.gpu, served, catalog.vllm.kernels)
     hw_support = scratch.support[hw.gpu.id]
     caveats = list(hw_support.caveats)
     if hw_support.runs:
-        short = budget.loads and capacity < 1  # only then is one request's KV quoted
-        per_request = served.kv_bytes_per_request(ctx.context, 1, budget.batching.max_num_batched_tokens) if short else 0.0
+        short = budget.loads and capacity < 1  # only then is one request's KV (per GPU) quoted
+        stage = budget.binding.stage if pp > 1 else None
+        slack, block = budget.batching.max_num_batched_tokens, budget.block_size
+        per_request = served.kv_bytes_per_request(ctx.context, tp, slack, stage, block) if short else 0.0
         judged = memory_verdict(budget, capacity, replicas, req.concurrency, ctx.context, per_request)
         verdict, needed, reasons = judged.verdict, judged.needed_gib, judged.reasons
     else:
@@ -100,24 +101,38 @@ def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) 
     )
 
 
-def _split_score(a: Assessment, by_speed: bool) -> tuple:
-    """Order the splits of one GPU set: best verdict, then (if speed matters) fastest per user, else smallest TP.
+def _split_score(a: Assessment, objective: str) -> tuple:
+    """Order the splits of one GPU set by what the request optimises (lower is better).
 
-    Among splits that fail, show the one that came closest (most KV room), so the
-    rejection names the real shortfall rather than the TP=1 strawman.
+    - "speed" (sort by speed, tok/s or TTFT targets): fastest per user;
+    - "max" (as many users as fit): the most concurrent requests over all replicas;
+    - "cost" (a given load): the most output tokens/s at that load, i.e. the lowest cost per
+      token on this instance.
+    Verdict first (fits before tight). Among splits that fail, the one that came closest (most KV
+    room), so the rejection names the real shortfall rather than the TP=1 strawman.
     """
     if not a.feasible or a.speed is None:
         return (VERDICT_ORDER[a.verdict], -a.budget.binding.kv_pool, a.tp)
-    metric = -a.speed.decode_tokens_per_s_per_user if by_speed else a.tp
-    return (VERDICT_ORDER[a.verdict], metric, a.tp)
+    if objective == "speed":
+        metric: tuple = (-a.speed.decode_tokens_per_s_per_user,)
+    elif objective == "max":
+        metric = (-round(a.capacity * a.replicas, 6), -a.speed.throughput_tokens_per_s)
+    else:
+        metric = (-round(a.speed.throughput_tokens_per_s, 6),)
+    return (VERDICT_ORDER[a.verdict], *metric, a.tp)
 
 
-def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment:
-    """Choose the TP split for a GPU set, as a serving engineer would.
+def objective(ctx: PlanContext) -> str:
+    req = ctx.request
+    if req.sort == "speed" or req.min_tokens_per_s or req.max_ttft_s:
+        return "speed"
+    return "max" if req.concurrency == "max" else "cost"
 
-    The smallest TP that fits the load with headroom wins: spare GPUs become
-    data-parallel replicas. Only when the request is about speed (sort by speed,
-    tok/s or TTFT targets) is every split compared on per-user speed.
+
+def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment | None:
+    """Choose the TP split for a GPU set: every valid split is assessed, the request's objective decides.
+
+    Spare GPUs become data-parallel replicas. None when a pinned TP cannot run on this set.
     """
     if hw.nodes > 1:
         return assess(ctx, scratch, hw, hw.gpus_per_node, hw.nodes)
@@ -130,16 +145,9 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
     degrees = scratch.degrees[hw.gpu_count]
     if req.tp:
         if req.tp not in degrees:
-            raise InvalidRequest(
-                "tp_invalid", tp=req.tp, gpus=hw.gpu_count, gpu=hw.gpu.name, heads=ctx.served.arch.heads, valid=degrees
-            )
+            return None
         degrees = [req.tp]
-    speed_matters = req.sort == "speed" or bool(req.min_tokens_per_s or req.max_ttft_s)
-    options = []
-    for tp in degrees or [1]:
-        option = assess(ctx, scratch, hw, tp, 1)
-        options.append(option)
-        if option.verdict == "fits" and not speed_matters:
-            break
-    chosen = scratch.chosen[key] = min(options, key=lambda a: _split_score(a, speed_matters))
+    goal = objective(ctx)
+    options = [assess(ctx, scratch, hw, tp, 1) for tp in degrees or [1]]
+    chosen = scratch.chosen[key] = min(options, key=lambda a: _split_score(a, goal))
     return chosen

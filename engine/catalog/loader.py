@@ -65,6 +65,16 @@ class Performance(_Frozen):
     efa_gbps_per_gpu: float
 
 
+class Kernels(_Frozen):
+    """Which GPUs vLLM's kernels accept, for every modelled version (all are newer than the changes cited)."""
+
+    #: weight-only Marlin kernels (FP8, NVFP4, INT4 GPTQ/AWQ) need at least this compute capability
+    marlin_min_capability: str
+    #: model families vLLM refuses to run in float16 (numerical instability)
+    fp16_refused_families: list[str]
+    source: str
+
+
 class VllmFile(_Frozen):
     as_of: str
     default_version: str
@@ -74,6 +84,7 @@ class VllmFile(_Frozen):
     batching: Batching
     fitted: Fitted
     performance: Performance
+    kernels: Kernels
 
 
 class Efficiencies(_Frozen):
@@ -107,6 +118,8 @@ class Catalog:
     sources: dict[str, str] = field(default_factory=dict)
     #: model families whose dense GQA shapes stand for a bare size ("70B"), first preferred (data/shapes.yaml)
     bare_size_families: tuple[str, ...] = ()
+    #: pre-quantized checkpoints on the Hub: model id -> weight format -> repo id (data/releases.yaml)
+    releases: dict[str, dict[str, str]] = field(default_factory=dict)
     #: derived indexes and per-model byte counts, computed on first use; bounded and thread-safe, owned here
     memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 

@@ -20,8 +20,10 @@ DSR1 = "deepseek-ai/DeepSeek-R1"
 OSS120 = "openai/gpt-oss-120b"
 G3_27 = "google/gemma-3-27b-it"
 
-# (text, expected fields). A bare size ("70B") is marked with BARE: the answer must state its assumption.
+# (text, expected fields). A bare size ("70B") is marked with BARE, a near spelling ("lama") with FUZZY:
+# the answer must state how it read the model.
 BARE = "__bare__"
+FUZZY = "__fuzzy__"
 PHRASINGS: list[tuple[str, dict]] = [
     # --- the design page's examples
     ("70B fp8 8k context", {"model": L33, "weights": "fp8", "context_tokens": 8192, BARE: True}),
@@ -94,10 +96,10 @@ PHRASINGS: list[tuple[str, dict]] = [
     ("granite 3.3 8b", {"model": "ibm-granite/granite-3.3-8b-instruct"}),
     ("granite-3.1-2b", {"model": "ibm-granite/granite-3.1-2b-instruct"}),
     # --- misspellings and case
-    ("lama 3.3 70b", {"model": L33}),
-    ("llamma 3.3 70b fp8", {"model": L33, "weights": "fp8"}),
-    ("mistrall 7b", {"model": "mistralai/Mistral-7B-Instruct-v0.3"}),
-    ("mixtrall 8x7b", {"model": MIX7}),
+    ("lama 3.3 70b", {"model": L33, FUZZY: True}),
+    ("llamma 3.3 70b fp8", {"model": L33, "weights": "fp8", FUZZY: True}),
+    ("mistrall 7b", {"model": "mistralai/Mistral-7B-Instruct-v0.3", FUZZY: True}),
+    ("mixtrall 8x7b", {"model": MIX7, FUZZY: True}),
     ("qwen3 32B BF16 32K", {"model": Q3_32, "weights": "bf16", "context_tokens": 32768}),
     ("LLaMA 3.1 8B FP8", {"model": L31_8, "weights": "fp8"}),
     # --- bare sizes
@@ -238,10 +240,11 @@ def test_the_table_is_big_enough() -> None:
 @pytest.mark.parametrize(("text", "fields"), PHRASINGS, ids=[t for t, _ in PHRASINGS])
 def test_phrasing_reads_as_the_expected_request(catalog: Catalog, text: str, fields: dict) -> None:
     expected = dict(fields)
-    bare = expected.pop(BARE, False)
+    bare, fuzzy = expected.pop(BARE, False), expected.pop(FUZZY, False)
     got = parse_request(text, catalog)
     assert got.model_dump(exclude={"model_note"}) == Request(**expected).model_dump(exclude={"model_note"})
-    assert (got.model_note is not None) == bare
+    reading = got.model_note.code if got.model_note else None
+    assert reading == ("bare_size" if bare else "fuzzy_model" if fuzzy else None)
 
 
 @pytest.mark.parametrize(

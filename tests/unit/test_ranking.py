@@ -60,12 +60,26 @@ def test_neuron_and_non_cuda_instances_are_listed_not_ranked(llama70_fp8_8k) -> 
     assert not skipped & set(by_instance(llama70_fp8_8k))
 
 
-def test_fp8_on_turing_is_rejected_and_on_ampere_is_weight_only(llama70_fp8_8k) -> None:
+def test_fp8_weights_run_weight_only_before_ada_and_fp8_kv_needs_ampere(llama70_fp8_8k) -> None:
     cands = by_instance(llama70_fp8_8k)
-    assert cands["g4dn.12xlarge"].verdict == "does_not_load"
-    assert cands["g4dn.12xlarge"].reasons[0].code == "fp8_needs_sm80"
-    assert "FP8" in words(cands["g4dn.12xlarge"].reasons[0])
+    # vLLM >= 0.14 runs FP8 weights through Marlin on sm_75 (Turing): a weight-only caveat, not a refusal
+    assert any(c.code == "fp8_weight_only" for c in cands["g4dn.metal"].caveats)
     assert any("weight-only" in words(c) for c in cands["p4de.24xlarge"].caveats)
+    kv8 = by_instance(plan_for(Request(model="llama-3.1-8b", kv_dtype="fp8", families=("g4dn",))))
+    assert kv8["g4dn.xlarge"].reasons[0].code == "fp8_kv_needs_sm80"
+
+
+def test_gemma_is_refused_in_fp16_on_gpus_without_bf16() -> None:
+    gemma = by_instance(plan_for(Request(model="gemma-3-27b", families=("g4dn",))))
+    assert {c.reasons[0].code for c in gemma.values()} == {"fp16_refused"}
+    assert "only FP32" in words(gemma["g4dn.12xlarge"].reasons[0])
+
+
+def test_bf16_models_on_t4_start_in_half_precision() -> None:
+    llama = plan_for(Request(model="llama-3.2-3b", instance="g4dn.xlarge", context_tokens=4096))
+    (only,) = llama.candidates
+    assert only.feasible and "--dtype half" in only.vllm_command
+    assert any(c.code == "no_bf16" for c in only.caveats)
 
 
 def test_more_users_need_more_gpus() -> None:
@@ -79,10 +93,12 @@ def test_more_users_need_more_gpus() -> None:
     assert "64 users" in words(reason)
 
 
-def test_spare_gpus_become_replicas() -> None:
-    result = plan_for(Request(model="llama-3.1-8b", instance="p5.48xlarge", concurrency=64))
+def test_spare_gpus_become_replicas_and_the_command_starts_them_all() -> None:
+    result = plan_for(Request(model="llama-3.1-8b", instance="g6e.48xlarge", concurrency=64))
     (only,) = result.candidates
     assert only.tp * only.replicas == 8 and only.replicas > 1
+    assert f"--data-parallel-size {only.replicas}" in only.vllm_command
+    assert f"--tensor-parallel-size {only.tp}" in only.vllm_command
 
 
 def test_405b_in_bf16_on_p5_spans_several_instances() -> None:
@@ -126,8 +142,8 @@ def test_unknown_instance_and_gpu_name_close_matches(catalog: Catalog) -> None:
 def test_invalid_tp_and_contradictory_weights_are_explained() -> None:
     with pytest.raises(InvalidRequest) as tp:
         plan_for(Request(model="llama-3.1-8b", instance="p5.48xlarge", tp=3))
-    assert (tp.value.code, tp.value.params["valid"]) == ("tp_invalid", [1, 2, 4, 8])
-    assert "valid: 1, 2, 4, 8" in VIEWS.error(tp.value)
+    assert (tp.value.code, tp.value.params["counts"], tp.value.params["heads"]) == ("tp_invalid", [8], 32)
+    assert "must divide the GPU count (8 here) and the model's 32 attention heads" in VIEWS.error(tp.value)
     with pytest.raises(InvalidRequest) as weights:
         plan_for(Request(model="RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic", weights="int4"))
     assert weights.value.code == "weights_conflict" and "drop one" in VIEWS.error(weights.value)
