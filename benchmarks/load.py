@@ -1,13 +1,21 @@
-"""Load: signed slash commands (and mentions) through HTTP into a real `headroom serve`, with a real Redis.
+"""Load: signed slash commands through HTTP into a real `headroom serve`, against a bare-Bolt floor measured in the same run.
 
-    python -m benchmarks.load [--commands 2000] [--mentions 0] [--concurrency 50] [--workers 2] [--warmup 100]
+    python -m benchmarks.load [--commands 2000] [--mentions 0] [--concurrency 50] [--workers 1] [--warmup 100] [--rounds 1]
 
-The bot runs as its own process (as in production); the fake Slack Web API runs in this
-process and timestamps each answer it receives. Reports acknowledgement latency (HTTP
-response to the signed request), end-to-end latency (request sent -> answer posted at the
-fake Slack), errors, and the bot's RSS (after the first half of the requests, at the end,
-and its peak). A warm-up burst (not counted, with other questions than the measured ones)
-first opens the connections on both sides; run with --warmup 0 to see a cold start. Every loop is bounded: it stops after the
+Each round runs the same load twice, against two servers started the same way (one uvicorn
+process, the same Web API client settings, the same garbage-collector settings):
+
+1. the floor: a bare async Bolt app whose only listener acknowledges `/headroom` (Bolt's own
+   signature check, nothing else);
+2. headroom: `headroom serve` with a real Redis, answering every command at the fake Slack
+   Web API that runs in this process and timestamps each answer.
+
+It reports the acknowledgement latency of both (HTTP response to the signed request) and
+headroom's ack p99 as a multiple of the floor's, plus headroom's end-to-end latency (request
+sent -> answer posted), errors, requests answered once / never / twice, and the bot's RSS
+(after the first half of the requests, at the end, and its peak). A warm-up burst (not
+counted, with other questions than the measured ones) first opens the connections on both
+sides; run with --warmup 0 to see a cold start. Every loop is bounded: it stops after the
 requested count or a timeout.
 """
 
@@ -23,6 +31,8 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import aiohttp
@@ -39,10 +49,69 @@ QUESTIONS = [
     "qwen3 30b a3b fp8 64 users", "llama 3.1 405b fp8 8k", "kimi k2 fp8 32k", "granite 3.3 8b 8k 32 users",
     "llama 3.3 70b int4 32k only g6e", "qwen2.5 7b fp8 kv 128k", "codellama 34b 16k", "gemma 2 9b 8k", "8b fp16 4k",
 ]  # fmt: skip
+# warm-up questions are not among the measured ones: the measured run still answers each of its
+# questions for the first time (plan, render, cache); only connections and code paths are warm
+WARMUP_QUESTIONS = ["qwen2.5 3b 4k", "llama 3.2 1b 8k", "gemma 2 2b 4k", "phi-2 2k", "qwen3 0.6b 8k"]
+
+
+# --- the floor: a bare async Bolt app that verifies and acknowledges ------------------------------
+
+
+def bare_bolt_app():  # noqa: ANN201 - a Starlette app
+    """The least any Bolt app does per slash command: verify the signature, route, acknowledge."""
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from bot.metrics import Metrics
+    from bot.settings import Settings
+    from bot.slack_web import build_web_client
+
+    settings = Settings()
+    app = AsyncApp(
+        client=build_web_client(settings, Metrics()),
+        signing_secret=settings.secret("slack_signing_secret"),
+        process_before_response=True,
+    )
+
+    @app.command("/headroom")
+    async def acknowledge(ack) -> None:  # noqa: ANN001
+        await ack()
+
+    handler = AsyncSlackRequestHandler(app)
+
+    async def events(request):  # noqa: ANN001, ANN202
+        return await handler.handle(request)
+
+    async def readyz(_):  # noqa: ANN001, ANN202
+        return JSONResponse({"status": "ready"})
+
+    @asynccontextmanager
+    async def lifespan(_):  # noqa: ANN001, ANN202 - the same collector settings as headroom's
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        yield
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"]), Route("/readyz", readyz)],
+                     lifespan=lifespan)  # fmt: skip
+
+
+def serve_bare(port: int) -> None:
+    from bot.logs import configure_logging
+    from bot.settings import Settings
+
+    configure_logging(Settings().log_level)
+    uvicorn.run(bare_bolt_app(), host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=30)
+
+
+# --- measuring -----------------------------------------------------------------------------------
 
 
 def process_tree(pid: int) -> list[int]:
-    """The bot process and its worker processes."""
+    """The server process and its worker processes."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -60,13 +129,8 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-# warm-up questions are not among the measured ones: the measured run still answers each of its
-# questions for the first time (plan, render, cache); only connections and code paths are warm
-WARMUP_QUESTIONS = ["qwen2.5 3b 4k", "llama 3.2 1b 8k", "gemma 2 2b 4k", "phi-2 2k", "qwen3 0.6b 8k"]
-
-
 def rss_kib(pid: int) -> tuple[int, int]:
-    """(current RSS, peak RSS) of the bot's processes together, KiB, from /proc."""
+    """(current RSS, peak RSS) of the server's processes together, KiB, from /proc."""
     rss = peak = 0
     for member in process_tree(pid):
         fields = {}
@@ -80,7 +144,7 @@ def rss_kib(pid: int) -> tuple[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the bot's processes, from /proc."""
+    """User + system CPU time of the server's processes, from /proc."""
     total = 0
     for member in process_tree(pid):
         with open(f"/proc/{member}/stat") as stat:
@@ -98,10 +162,10 @@ def signed_headers(body: str, content_type: str) -> dict[str, str]:
     }
 
 
-def command_body(i: int, channel: str, hook: str) -> str:
+def command_body(i: int, channel: str, hook: str, run: str) -> str:
     return urlencode({
         "team_id": "T1", "channel_id": channel, "user_id": f"U{i % 97}", "command": "/headroom",
-        "text": QUESTIONS[i % len(QUESTIONS)], "response_url": hook, "trigger_id": f"{i}.1",
+        "text": QUESTIONS[i % len(QUESTIONS)], "response_url": hook, "trigger_id": f"{run}.{i}",
     })  # fmt: skip
 
 
@@ -112,80 +176,64 @@ def mention_body(i: int, channel: str) -> str:
                        "event_id": f"Ev{uuid.uuid4().hex}", "event_time": int(time.time()), "event": event})  # fmt: skip
 
 
-async def run(args: argparse.Namespace) -> dict:
-    redis = RedisProcess()
-    redis.start()
-    fake = FakeSlack(validate=False)  # the integration tests validate every payload; here we only time
-    slack_port, bot_port = free_port(), free_port()
-    slack_server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=slack_port, log_level="error"))
-    slack_task = asyncio.create_task(slack_server.serve())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))}
-    env |= {"SLACK_BOT_TOKEN": "xoxb-load", "SLACK_SIGNING_SECRET": SECRET, "REDIS_URL": redis.url,
-            "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/", "RATE_LIMIT_PER_MINUTE": "1000000",
-            "LOG_LEVEL": "WARNING"}  # fmt: skip
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(bot_port), "--workers", str(args.workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{bot_port}"
-    if os.environ.get("HEADROOM_LOAD_PROFILE"):
-        subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "-o",
-                os.environ["HEADROOM_LOAD_PROFILE"],
-                "-f",
-                "raw",
-                "-p",
-                str(bot.pid),
-                "-d",
-                "4",
-                "-r",
-                "400",
-                "--subprocesses",
-            ]
-        )
+@dataclass
+class Result:
+    name: str
+    requests: int
+    elapsed_s: float = 0.0
+    ack: list[float] = field(default_factory=list)
+    e2e: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    answered_once: int = 0
+    unanswered: int = 0
+    duplicates: int = 0
+    cpu_ms_per_request: float = 0.0
+    rss_half_kib: int = 0
+    rss_end_kib: int = 0
+    rss_peak_kib: int = 0
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_end_kib / self.rss_half_kib - 1 if self.rss_half_kib else float("nan")
+
+
+async def measure(name: str, argv: list[str], env: dict[str, str], fake: FakeSlack, slack_port: int,
+                  args: argparse.Namespace, answers: bool) -> Result:  # fmt: skip
+    """Start one server, warm it up, send the measured load, wait for its answers, stop it."""
+    port = free_port()
+    server = subprocess.Popen([*argv, "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    run_id = uuid.uuid4().hex[:8]
     total = args.commands + args.mentions
+    result = Result(name, total)
     sent_at: dict[str, float] = {}
-    acks: list[float] = []
-    errors: list[str] = []
     rss_half: list[int] = []
     done = 0
     try:
         connector = aiohttp.TCPConnector(limit=args.concurrency)
-        async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as client:
-            for _ in range(300):
-                try:
-                    async with client.get("/readyz") as ready:
-                        if ready.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector, timeout=timeout) as client:
+            await _ready(client)
             if args.warmup:  # open connections and fill caches on both sides; not counted below
-                await asyncio.gather(*(_warm(client, i, slack_port) for i in range(args.warmup)))
+                await asyncio.gather(*(_warm(client, i, slack_port, run_id) for i in range(args.warmup)))
                 deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and len(fake.of("chat.postMessage")) < args.warmup:
+                while answers and time.monotonic() < deadline and len(fake.of("chat.postMessage")) < args.warmup:
                     await asyncio.sleep(0.05)
-                with fake.lock:
-                    fake.calls.clear()
-            if os.environ.get("HEADROOM_LOAD_PROFILE"):  # developer aid: sample the bot during the measured run
-                subprocess.Popen(["py-spy", "record", "-o", os.environ["HEADROOM_LOAD_PROFILE"], "-f", "raw",
-                                  "-p", str(bot.pid), "-d", "3", "-r", "500", "--subprocesses"])  # fmt: skip
-                await asyncio.sleep(1.0)
-            cpu_start, own_start = cpu_seconds(bot.pid), time.process_time()
-            gc.disable()  # the driver's own pauses would show up as the bot's latency
-            queue: asyncio.Queue[int] = asyncio.Queue()
+            with fake.lock:
+                fake.calls.clear()
+            cpu_start = cpu_seconds(server.pid)
             bodies = {}  # built before the clock starts; only the signature (timestamp) is made per request
             for i in range(total):
-                queue.put_nowait(i)
-                channel = f"CL{i:06d}"
+                channel = f"CL{run_id}{i:06d}"
                 if i < args.commands:
-                    bodies[i] = (channel, command_body(i, channel, f"http://127.0.0.1:{slack_port}/webhook/{i}"),
-                                 "application/x-www-form-urlencoded")  # fmt: skip
+                    hook = f"http://127.0.0.1:{slack_port}/webhook/{run_id}-{i}"
+                    bodies[i] = (channel, command_body(i, channel, hook, run_id), "application/x-www-form-urlencoded")
                 else:
                     bodies[i] = (channel, mention_body(i, channel), "application/json")
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(total):
+                queue.put_nowait(i)
+            gc.disable()  # the driver's own pauses would show up as the server's latency
             started = time.perf_counter()
 
             async def worker() -> None:
@@ -200,48 +248,58 @@ async def run(args: argparse.Namespace) -> dict:
                         async with client.post("/slack/events", data=body.encode(), headers=headers) as response:
                             await response.read()
                             if response.status != 200:
-                                errors.append(f"{channel}: HTTP {response.status}")
+                                result.errors.append(f"{channel}: HTTP {response.status}")
                     except (aiohttp.ClientError, TimeoutError) as exc:
-                        errors.append(f"{channel}: {type(exc).__name__}")
-                    acks.append((time.perf_counter() - t0) * 1000)
+                        result.errors.append(f"{channel}: {type(exc).__name__}")
+                    result.ack.append((time.perf_counter() - t0) * 1000)
                     done += 1
                     if done == total // 2:  # read /proc off the event loop: it must not stall the driver
-                        rss_half.append((await asyncio.to_thread(rss_kib, bot.pid))[0])
+                        rss_half.append((await asyncio.to_thread(rss_kib, server.pid))[0])
 
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             gc.enable()
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(_answered(fake)) < total:
+            while answers and time.monotonic() < deadline and len(_answered(fake)) < total:
                 await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            cpu_used, own_used = cpu_seconds(bot.pid) - cpu_start, time.process_time() - own_start
+            if answers:
+                await asyncio.sleep(0.5)  # a second answer to the same request would arrive by now
+            result.elapsed_s = time.perf_counter() - started
+            result.cpu_ms_per_request = (cpu_seconds(server.pid) - cpu_start) * 1000 / total
     finally:
-        rss_end, rss_peak = rss_kib(bot.pid) if bot.poll() is None else (0, 0)
-        bot.terminate()
-        bot.wait(timeout=30)
-        slack_server.should_exit = True
-        await slack_task
-        redis.close()
-    answered = _answered(fake)
-    e2e = [(answered[c] - sent_at[c]) * 1000 for c in sent_at if c in answered]
-    missing = [c for c in sent_at if c not in answered]
-    errors += [f"{c}: no answer" for c in missing[:5]] + ([f"... {len(missing) - 5} more"] if len(missing) > 5 else [])
-    errors += [f"slack refused blocks: {e}" for e in fake.block_errors[:3]]
-    duplicates = sum(n - 1 for n in _answer_counts(fake).values() if n > 1)
-    return {
-        "requests": total, "commands": args.commands, "mentions": args.mentions, "concurrency": args.concurrency,
-        "elapsed_s": elapsed, "ack": acks, "e2e": e2e, "errors": errors, "duplicates": duplicates,
-        "bot_cpu_ms_per_request": cpu_used * 1000 / total,
-        "driver_cpu_ms_per_request": own_used * 1000 / total,
-        "rss_half_kib": rss_half[0] if rss_half else 0, "rss_end_kib": rss_end, "rss_peak_kib": rss_peak,
-    }  # fmt: skip
+        if server.poll() is None:
+            result.rss_end_kib, result.rss_peak_kib = rss_kib(server.pid)
+        server.terminate()
+        server.wait(timeout=60)
+    result.rss_half_kib = rss_half[0] if rss_half else 0
+    if answers:
+        answered, counts = _answered(fake), _answer_counts(fake)
+        result.e2e = [(answered[c] - sent_at[c]) * 1000 for c in sent_at if c in answered]
+        missing = [c for c in sent_at if c not in answered]
+        result.unanswered = len(missing)
+        result.answered_once = sum(1 for c in sent_at if counts.get(c) == 1)
+        result.duplicates = sum(n - 1 for n in counts.values() if n > 1)
+        result.errors += [f"{c}: no answer" for c in missing]
+        result.errors += [f"slack refused blocks: {e}" for e in fake.block_errors[:3]]
+    return result
 
 
-async def _warm(client: aiohttp.ClientSession, i: int, slack_port: int) -> None:
+async def _ready(client: aiohttp.ClientSession) -> None:
+    for _ in range(600):
+        try:
+            async with client.get("/readyz") as ready:
+                if ready.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not become ready within 60 s")
+
+
+async def _warm(client: aiohttp.ClientSession, i: int, slack_port: int, run_id: str) -> None:
     body = urlencode({
-        "team_id": "T1", "channel_id": f"CW{i:06d}", "user_id": f"UW{i % 7}", "command": "/headroom",
+        "team_id": "T1", "channel_id": f"CW{run_id}{i:06d}", "user_id": f"UW{i % 7}", "command": "/headroom",
         "text": WARMUP_QUESTIONS[i % len(WARMUP_QUESTIONS)], "response_url": f"http://127.0.0.1:{slack_port}/webhook/w{i}",
-        "trigger_id": f"w{i}",
+        "trigger_id": f"{run_id}.w{i}",
     })  # fmt: skip
     async with client.post(
         "/slack/events", data=body.encode(), headers=signed_headers(body, "application/x-www-form-urlencoded")
@@ -268,34 +326,70 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+async def run(args: argparse.Namespace) -> list[tuple[Result, Result]]:
+    redis = RedisProcess()
+    redis.start()
+    fake = FakeSlack(validate=False)  # the integration tests validate every payload; here we only time
+    slack_port = free_port()
+    slack_server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=slack_port, log_level="error"))
+    slack_task = asyncio.create_task(slack_server.serve())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))}
+    env |= {"SLACK_BOT_TOKEN": "xoxb-load", "SLACK_SIGNING_SECRET": SECRET, "REDIS_URL": redis.url,
+            "SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/", "RATE_LIMIT_PER_MINUTE": "1000000",
+            "LOG_LEVEL": "WARNING"}  # fmt: skip
+    floor_argv = [sys.executable, "-m", "benchmarks.load", "--serve-bare"]
+    bot_argv = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--workers", str(args.workers)]
+    rounds = []
+    try:
+        for _ in range(args.rounds):
+            floor = await measure("bare Bolt", floor_argv, env, fake, slack_port, args, answers=False)
+            bot = await measure("headroom", bot_argv, env, fake, slack_port, args, answers=True)
+            rounds.append((floor, bot))
+    finally:
+        slack_server.should_exit = True
+        await slack_task
+        redis.close()
+    return rounds
+
+
+def report(args: argparse.Namespace, floor: Result, bot: Result) -> None:
+    print(f"{bot.requests} requests ({args.commands} slash commands, {args.mentions} mentions) after {args.warmup} "
+          f"warm-up requests, {args.workers} bot worker(s), concurrency {args.concurrency}")  # fmt: skip
+    for r in (floor, bot):
+        print(f"{r.name:<10} ack  p50 {statistics.median(r.ack):7.1f} ms   p99 {percentile(r.ack, 0.99):7.1f} ms   "
+              f"max {max(r.ack):7.1f} ms   {r.requests / r.elapsed_s:5.0f} req/s   CPU {r.cpu_ms_per_request:.2f} ms/request   "
+              f"errors {len(r.errors)}")  # fmt: skip
+    ratio = percentile(bot.ack, 0.99) / percentile(floor.ack, 0.99)
+    print(f"headroom ack p99 = {ratio:.2f} x the bare-Bolt floor")
+    if bot.e2e:
+        print(f"headroom end to end  p50 {statistics.median(bot.e2e):7.1f} ms   p99 {percentile(bot.e2e, 0.99):7.1f} ms   "
+              f"max {max(bot.e2e):7.1f} ms")  # fmt: skip
+    print(f"headroom answered once {bot.answered_once} of {bot.requests}, never {bot.unanswered}, "
+          f"twice {bot.duplicates}; errors {len(bot.errors)}")  # fmt: skip
+    for error in (floor.errors + bot.errors)[:8]:
+        print(f"  {error}")
+    print(f"headroom RSS: {bot.rss_half_kib / 1024:.1f} MiB after the first half, {bot.rss_end_kib / 1024:.1f} MiB "
+          f"at the end ({bot.rss_growth:+.1%}), peak {bot.rss_peak_kib / 1024:.1f} MiB")  # fmt: skip
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--commands", type=int, default=2000)
     parser.add_argument("--mentions", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="bot worker processes (one per core)")
+    parser.add_argument("--workers", type=int, default=1, help="bot worker processes")
     parser.add_argument("--warmup", type=int, default=100, help="requests sent first and not counted (0: none)")
+    parser.add_argument("--rounds", type=int, default=1, help="floor + headroom pairs, one after the other")
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)  # the floor's own process
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result = asyncio.run(run(args))
-    ack, e2e = result["ack"], result["e2e"]
-    growth = (result["rss_end_kib"] / result["rss_half_kib"] - 1) if result["rss_half_kib"] else float("nan")
-    print(f"{result['requests']} requests ({result['commands']} slash commands, {result['mentions']} mentions) after "
-          f"{args.warmup} warm-up requests, {args.workers} bot workers, concurrency {result['concurrency']}, {result['elapsed_s']:.1f} s, {result['requests'] / result['elapsed_s']:.0f} req/s")  # fmt: skip
-    print(
-        f"acknowledgement  p50 {statistics.median(ack):7.1f} ms   p99 {percentile(ack, 0.99):7.1f} ms   max {max(ack):7.1f} ms"
-    )
-    print(
-        f"end to end       p50 {statistics.median(e2e):7.1f} ms   p99 {percentile(e2e, 0.99):7.1f} ms   max {max(e2e):7.1f} ms"
-    )
-    print(
-        f"errors {len(result['errors'])}, answered twice {result['duplicates']}; "
-        f"CPU per request: bot {result['bot_cpu_ms_per_request']:.2f} ms, "
-        f"load generator + fake Slack {result['driver_cpu_ms_per_request']:.2f} ms"
-    )
-    for error in result["errors"][:8]:
-        print(f"  {error}")
-    print(f"bot RSS: {result['rss_half_kib'] / 1024:.1f} MiB after the first half, {result['rss_end_kib'] / 1024:.1f} MiB at the end "
-          f"({growth:+.1%}), peak {result['rss_peak_kib'] / 1024:.1f} MiB")  # fmt: skip
+    if args.serve_bare:
+        serve_bare(args.port)
+        return
+    for i, (floor, bot) in enumerate(asyncio.run(run(args))):
+        if args.rounds > 1:
+            print(f"--- round {i + 1}")
+        report(args, floor, bot)
 
 
 if __name__ == "__main__":

@@ -88,11 +88,25 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="list every feasible instance, not one per GPU layout")
 
 
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (importlib.metadata costs start-up time)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("headroom")
+        except PackageNotFoundError:
+            found = "(not installed)"
+        parser.exit(message=f"headroom {found}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headroom",
         description="Which EC2 GPU instance will serve your LLM with vLLM, whether it will OOM, and what it costs.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print headroom's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser(
         "plan",
@@ -185,19 +199,24 @@ def run_plan(args: argparse.Namespace) -> int:
         error = turn.error if turn and turn.error else ParseError("no_model_given")
         if args.json:
             print(_json_error(views, error))
+        elif args.blocks:
+            from bot.blocks import SlackViews
+
+            message = SlackViews(views).error(error)
+            print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
         else:
             print(views.error_line(error), file=sys.stderr)
         return EXIT_USAGE
     assert turn.plan is not None and turn.request is not None
     if args.json:
-        print(json.dumps(views.plan_json(turn.plan), indent=2))
+        print(json.dumps({**views.plan_json(turn.plan), "not_understood": list(turn.unread)}, indent=2))
     elif args.blocks:
         from bot.blocks import SlackViews
 
         message = SlackViews(views).answer(turn.plan, turn.request, more=args.all)
         print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
     else:
-        print(views.terminal(turn.plan, limit=100 if args.all else 8), end="")
+        print(views.terminal(turn.plan, limit=100 if args.all else 8, unread=turn.unread, show_all=args.all), end="")
     return EXIT_OK
 
 
@@ -234,7 +253,8 @@ def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
     assert turn.plan is not None
     if turn.changes is not None:
         print(views.changes(turn.changes), end="")
-    print(json.dumps(views.plan_json(turn.plan)) if as_json else views.terminal(turn.plan), end="\n")
+    shown = views.plan_json(turn.plan) | {"not_understood": list(turn.unread)}
+    print(json.dumps(shown) if as_json else views.terminal(turn.plan, unread=turn.unread), end="\n")
 
 
 def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | None:

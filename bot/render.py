@@ -13,7 +13,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
-from engine.advice import hints
 from engine.errors import HeadroomError, ParseError
 from engine.notes import Note
 from engine.plan import Candidate, Plan, plan_json
@@ -148,15 +147,16 @@ class Views:
         """The senior engineer's paragraphs; `bold` / `code` wrap emphasis for the target surface."""
         _, rejected = shown_candidates(plan)
         text = self.env.get_template("explanation.j2").render(
-            plan=plan, top=plan.top, rejected=rejected, hints=hints(plan), b=bold, c=code
+            plan=plan, top=plan.top, rejected=rejected, b=bold, c=code
         )
         return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-    def terminal(self, plan: Plan, limit: int = 8) -> str:
+    def terminal(self, plan: Plan, limit: int = 8, unread: tuple[str, ...] = (), show_all: bool = False) -> str:
         picks, _ = shown_candidates(plan, limit)
         return self.env.get_template("plan.txt.j2").render(
-            plan=plan, picks=picks, explanation=self.explanation(plan, code=lambda s: f"\n  $ {s}")
-        )
+            plan=plan, picks=picks, unread=unread, show_all=show_all,
+            explanation=self.explanation(plan, code=lambda s: f"\n  $ {s}"),
+        )  # fmt: skip
 
     def changes(self, notes: list[Note]) -> str:
         return self.env.get_template("changes.txt.j2").render(changes=notes)

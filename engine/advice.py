@@ -1,32 +1,98 @@
-"""What to change when a plan is tight or nothing fits: the levers, in the order they usually help."""
+"""What would fix a tight or failed plan -- each lever re-planned by the engine on the same hardware.
+
+No rule of thumb reaches the user: every fix is the Request changed by one lever, planned again on
+the instance the answer is about, and reported with its result (enough, or still short by how much).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from engine.catalog.loader import Catalog
+from engine.errors import HeadroomError
 from engine.notes import Note, note
 from engine.plan import Candidate, Plan
+from engine.request import Request
+
+Replan = Callable[[Request, Catalog], Plan]
+#: utilization offered as a fix: vLLM's own ceiling advice for a dedicated GPU
+HIGH_UTILIZATION = 0.95
+MIN_CONTEXT = 1024
 
 
-def hints(plan: Plan, limit: int = 3) -> list[Note]:
-    """Up to `limit` concrete changes, each with the number it buys."""
-    request, top = plan.request, plan.top
+def reference(plan: Plan) -> Candidate | None:
+    """The candidate a fix is tried on: a tight top pick, else the rejection that came closest."""
+    if plan.top is not None:
+        return plan.top if plan.top.verdict == "tight" else None
+    rejected = [c for c in plan.candidates if not c.feasible and c.instance_type and c.usd_per_hour is not None]
+    kv_short = [c for c in rejected if c.verdict == "no_kv_room"]
+    if kv_short:
+        return max(kv_short, key=lambda c: (c.kv_cache_gib_per_gpu, -(c.usd_per_hour or 0)))
+    loads_close = [c for c in rejected if c.verdict == "does_not_load" and c.kv_cache_gib_per_gpu < 0]
+    return max(loads_close, key=lambda c: c.kv_cache_gib_per_gpu, default=None)
+
+
+def fixes(request: Request, plan: Plan, catalog: Catalog, replan: Replan, limit: int = 3) -> list[Note]:
+    """Up to `limit` levers, each re-planned on the reference instance with its result."""
+    ref = reference(plan)
+    if ref is None or not ref.instance_type:
+        return []
+    pinned = request.model_copy(
+        update={"instance": ref.instance_type, "nodes": ref.nodes if ref.nodes > 1 else None,
+                "gpu": None, "gpus": None, "families": (), "exclude_families": (), "compare": (), "why_not": None,
+                "tp": ref.tp, "multi_node": False}
+    )  # fmt: skip
     found: list[Note] = []
-    if request.kv_dtype != "fp8":
-        found.append(note("fp8_kv", requests=2 * top.max_concurrency if top else None))
-    weights = plan.budget.weights_gib
-    if request.weights_dtype in {"bf16", "fp16", "fp32"}:
-        found.append(note("fp8_weights", weights_gib=weights, estimate_gib=weights / 2))
-    elif request.weights_dtype in {"fp8", "int8"}:
-        found.append(note("int4_weights", weights_gib=weights, estimate_gib=weights * 0.55))
-    if request.context_tokens > 8192:
-        found.append(note("shorter_context", context=request.context_tokens // 2))
-    reference = top or _closest_rejection(plan)
-    if request.gpu_memory_utilization < 0.95 and (top is None or top.verdict == "tight") and reference:
-        visible = reference.gpu_memory_gib
-        if visible:
-            found.append(note("higher_utilization", extra_gib=(0.95 - request.gpu_memory_utilization) * visible))
-    return found[:limit]
+    for lever, change in _levers(request, plan, ref):
+        try:
+            after = replan(pinned.model_copy(update=change), catalog)
+        except (HeadroomError, ValueError):
+            continue
+        if not after.candidates:
+            continue
+        wanted = 1 if request.concurrency == "max" else -(-int(request.concurrency) // max(ref.replicas, 1))
+        found.append(_result(lever, change, ref, after.candidates[0], plan.request.context_tokens, wanted))
+        if len(found) == limit:
+            break
+    return found
 
 
-def _closest_rejection(plan: Plan) -> Candidate | None:
-    rejected = [c for c in plan.candidates if not c.feasible and c.verdict == "no_kv_room"]
-    return max(rejected, key=lambda c: c.kv_cache_gib_per_gpu, default=None)
+def _levers(request: Request, plan: Plan, ref: Candidate) -> list[tuple[str, dict[str, object]]]:
+    """The changes worth trying, most useful first, given what failed."""
+    r = plan.request
+    kv_short = ref.verdict in {"no_kv_room", "tight"}
+    levers: list[tuple[str, dict[str, object]]] = []
+    if kv_short and r.kv_dtype != "fp8":
+        levers.append(("kv_fp8", {"kv_dtype": "fp8"}))
+    lighter = {"bf16": "fp8", "fp16": "fp8", "fp32": "bf16", "fp8": "int4", "int8": "int4"}.get(r.weights_dtype)
+    if lighter:
+        levers.append(("weights", {"weights": lighter}))
+    if kv_short and ref.kv_cache_tokens and r.concurrency != "max":
+        wanted = max(1, -(-int(r.concurrency) // max(ref.replicas, 1)))
+        fitting = (ref.kv_cache_tokens // wanted) // MIN_CONTEXT * MIN_CONTEXT
+        if MIN_CONTEXT <= fitting < r.context_tokens:
+            levers.append(("context", {"context_tokens": fitting, "input_tokens": None, "output_tokens": None}))
+    if r.gpu_memory_utilization < HIGH_UTILIZATION:
+        levers.append(("utilization", {"gpu_memory_utilization": HIGH_UTILIZATION}))
+    return levers
+
+
+def _result(lever: str, change: dict[str, object], before: Candidate, after: Candidate, context: int, wanted: int) -> Note:
+    value = next(iter(change.values()))
+    return note(
+        "fix",
+        lever=lever,
+        value=value,
+        instance=after.instance,
+        verdict=after.verdict,
+        enough=after.feasible,
+        loads=after.verdict != "does_not_load",
+        requests=after.max_concurrency,
+        kv_tokens=after.kv_cache_tokens,
+        context=change.get("context_tokens", context),
+        weights_gib=after.weights_gib_per_gpu,
+        over_gib=max(0.0, -after.kv_cache_gib_per_gpu),
+        short_tokens=max(0, int(change.get("context_tokens", context)) - after.kv_cache_tokens),  # type: ignore[call-overload]
+        wanted=wanted,
+        runnable=lever != "weights" or after.vllm_command is not None or not after.feasible,
+    )

@@ -50,7 +50,7 @@ STOPWORDS = frozenset(
     memory instance instances ec2 aws cluster box machine machines context ctx tokens token length window
     precision weights quantized quantization version setup config configuration plan option options
     try trying get where users user concurrent load traffic long up same but now again let's lets go
-    cost price much per hour""".split()
+    cost price much per hour take docs doc link see @headroom""".split()
 )
 #: fields whose matches add up within one message ("exclude p5 and also exclude p4d")
 _ACCUMULATE = frozenset({"exclude_families"})
@@ -87,7 +87,7 @@ class Reading:
     @property
     def unknown(self) -> list[str]:
         words = re.findall(r"[^\s?!,.;:()\[\]{}\"'/]+", self.text)
-        return [w for w in words if w not in STOPWORDS and not re.fullmatch(r"[\W_]+|\$?\d+(?:\.\d+)?", w)]
+        return [w for w in words if w not in STOPWORDS and not re.fullmatch(r"[\W_]+", w)]
 
 
 def read(text: str, catalog: Catalog) -> Reading:
@@ -196,7 +196,7 @@ def parse_followup(text: str, catalog: Catalog) -> RequestDelta:
         if reading.reset:
             if "model" in reading.found:
                 Request.model_validate(request_fields(reading))  # validate now, with a clear message
-            return RequestDelta(changes=request_fields(reading), reset=True)
+            return RequestDelta(changes=request_fields(reading), reset=True, unread=tuple(reading.unknown))
         if not reading.found:
             unknown = reading.unknown
             raise ParseError(
@@ -205,6 +205,6 @@ def parse_followup(text: str, catalog: Catalog) -> RequestDelta:
                 suggestions=suggest_models(catalog, " ".join(unknown)[:60]) if unknown else [],
                 words=" ".join(unknown),
             )
-        return RequestDelta(changes=request_fields(reading))
+        return RequestDelta(changes=request_fields(reading), unread=tuple(reading.unknown))
 
     return _safe(run)

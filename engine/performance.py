@@ -34,6 +34,8 @@ class Speed:
     throughput_tokens_per_s: float  # output tokens/s, all replicas
     ttft_s: float
     bound: str  # memory | compute
+    weights_gib_per_step: float  # weights one decode step reads per GPU (MoE: shared layers + touched experts)
+    kv_gib_per_step: float  # KV one decode step reads per GPU, for the whole batch
 
 
 def link_for(catalog: Catalog, gpu: GpuSpec, interconnect: str) -> Link:
@@ -138,6 +140,7 @@ def estimate_speed(
         busy = min(replicas, math.ceil(int(concurrency) / batch))  # replicas with users: idle ones add nothing
     step, bound = decode_step_s(served, catalog, gpu, link, tp, pp, batch, average_context)
     first = prefill_s(served, catalog, gpu, link, tp, pp, prompt)
+    kv_read = batch * served.kv_bytes_read_per_step(average_context, tp) / pp
     per_replica_tps = batch * output / (output * step + batch * first)
     return Speed(
         batch=batch,
@@ -146,6 +149,8 @@ def estimate_speed(
         throughput_tokens_per_s=per_replica_tps * busy,
         ttft_s=first + step,
         bound=bound,
+        weights_gib_per_step=_weight_bytes_read(served, tp, pp, batch) / GIB,
+        kv_gib_per_step=kv_read / GIB,
     )
 
 

@@ -11,7 +11,7 @@ from engine.catalog.loader import Catalog
 from engine.catalog.resolve import normalise
 from engine.catalog.schema import GpuSpec, InstanceSpec
 from engine.errors import InvalidRequest, UnknownHardware
-from engine.notes import note
+from engine.notes import Note, note
 from engine.plan import NotEvaluated
 from engine.request import Request
 from engine.served import ServedModel
@@ -30,7 +30,6 @@ class Hardware:
     instance: InstanceSpec | None
     usd_per_hour: float | None
     price_note: str | None  # the catalog's own note on an instance's price (data, not wording)
-    price_share_of: str | None  # a pinned GPU set is priced as a share of this instance
     label: str | None
 
     @property
@@ -62,18 +61,6 @@ def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
     raise UnknownHardware("unknown_instance", suggestions=close, name=name)
 
 
-def _per_gpu_price(catalog: Catalog, gpu: GpuSpec) -> tuple[float | None, str | None]:
-    priced = [
-        (i.price_usd_per_hour / i.gpu_count, i.name)
-        for i in catalog.instances.values()
-        if i.gpu == gpu.id and i.price_usd_per_hour and i.gpu_fraction == 1.0
-    ]
-    if not priced:
-        return None, None
-    price, source = min(priced)
-    return price, source
-
-
 def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
     """TP degrees vLLM accepts: they divide the GPU count and the attention heads (and KV heads)."""
     arch = served.arch
@@ -99,7 +86,7 @@ def _build_hardware(catalog: Catalog, inst_name: str, nodes: int) -> Hardware:
     price = inst.price_usd_per_hour * nodes if inst.price_usd_per_hour else None
     label = inst.name if nodes == 1 else f"{nodes} × {inst.name}"
     interconnect = "nvlink" if inst.interconnect == "nvlink" else ("pcie" if inst.gpu_count > 1 else "none")
-    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, None, label)
+    return Hardware(gpu, inst.gpu_count, nodes, interconnect, inst, price, inst.price_note, label)
 
 
 def _matches_families(req: Request, inst: InstanceSpec) -> bool:
@@ -111,25 +98,49 @@ def _matches_families(req: Request, inst: InstanceSpec) -> bool:
     return not (req.single_gpu and inst.gpu_count != 1)
 
 
-def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], list[NotEvaluated]]:
+@dataclass(frozen=True)
+class Selection:
+    """The GPU sets to evaluate, the instances that cannot be (Neuron, no CUDA), and what to say about a pin."""
+
+    options: list[Hardware]
+    skipped: list[NotEvaluated]
+    warnings: list[Note]
+
+
+def _gpu_pin(req: Request, catalog: Catalog) -> Selection:
+    """A pinned GPU set is the EC2 instances that have exactly that set; else the bare set, unpriced, and
+    the smallest instances with more of that GPU named (never a price for an instance that does not exist)."""
+    gpu = find_gpu(catalog, req.gpu or "")
+    count = req.gpus or req.tp or 1
+    whole = [i for i in catalog.instances.values() if i.gpu == gpu.id and i.gpu_fraction == 1.0]
+    exact = [i for i in whole if i.gpu_count == count]
+    if exact:
+        return Selection([_instance_hardware(catalog, i.name) for i in exact], [], [])
+    interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
+    bare = Hardware(gpu, count, 1, interconnect, None, None, None, None)
+    larger = sorted((i for i in whole if i.gpu_count > count), key=lambda i: (i.gpu_count, i.price_usd_per_hour or 1e9))
+    nearest = [
+        {"instance": i.name, "gpus": i.gpu_count, "usd_per_hour": i.price_usd_per_hour}
+        for i in larger
+        if i.gpu_count == larger[0].gpu_count
+    ][:1]
+    warning = note("no_instance_with_gpus", gpus=count, gpu=gpu.name, nearest=nearest)
+    return Selection([bare], [], [warning])
+
+
+def hardware_options(req: Request, catalog: Catalog) -> Selection:
     """The GPU sets a request asks to evaluate, and the instances it cannot (Neuron, no CUDA)."""
     if req.gpu:
-        gpu = find_gpu(catalog, req.gpu)
-        count = req.gpus or req.tp or 1
-        price, share_of = _per_gpu_price(catalog, gpu)
-        interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
-        hw = Hardware(gpu, count, 1, interconnect, None, price * count if price else None, None, share_of, None)
-        return [hw], []
+        return _gpu_pin(req, catalog)
     if req.compare:
         chosen = [find_instance(catalog, name) for name in req.compare]
-        return [
-            _instance_hardware(catalog, inst.name) for inst in chosen if catalog.gpu(inst.gpu).runtime == "cuda"
-        ], []
+        cuda = [_instance_hardware(catalog, i.name) for i in chosen if catalog.gpu(i.gpu).runtime == "cuda"]
+        return Selection(cuda, [], [])
     if req.instance:
         inst = find_instance(catalog, req.instance)
         if catalog.gpu(inst.gpu).runtime == "neuron":
             raise InvalidRequest("neuron_instance", instance=inst.name)
-        return [_instance_hardware(catalog, inst.name)], []
+        return Selection([_instance_hardware(catalog, inst.name, req.nodes or 1)], [], [])
     options, neuron, other = [], [], []
     for inst in catalog.instances.values():
         if not _matches_families(req, inst):
@@ -159,7 +170,7 @@ def hardware_options(req: Request, catalog: Catalog) -> tuple[list[Hardware], li
             families=list(req.families),
             known=sorted({i.family for i in catalog.instances.values()}),
         )
-    return options, skipped
+    return Selection(options, skipped, [])
 
 
 def _gpu_names(catalog: Catalog, instances: list[str]) -> list[str]:

@@ -79,7 +79,8 @@ class Budget:
 @dataclass(slots=True)
 class Candidate:
     rank: int
-    instance: str | None
+    instance: str | None  # what the answer calls it: "g6e.12xlarge", "2 × p5.48xlarge", None for bare GPUs
+    instance_type: str | None  # the EC2 type ("p5.48xlarge"), never parsed out of `instance`
     family: str | None
     gpu: str
     gpu_id: str
@@ -106,6 +107,8 @@ class Candidate:
     headroom_gib_per_gpu: float
     batch: int
     decode_bound: str | None  # "memory" or "compute" at the planned batch
+    weights_gib_read_per_step: float | None  # per GPU per decode step (MoE: only the experts the batch touches)
+    kv_gib_read_per_step: float | None  # per GPU per decode step, the whole batch
     gpu_bandwidth_gbps: float | None
     decode_tokens_per_s_per_user: float | None
     throughput_tokens_per_s: float | None
@@ -113,7 +116,6 @@ class Candidate:
     usd_per_hour: float | None
     usd_per_million_tokens: float | None
     price_note: str | None  # the catalog's note on this instance's price
-    price_share_of: str | None  # pinned GPUs: priced as a per-GPU share of this instance
     reasons: list[Note]
     caveats: list[Note]
     vllm_command: str | None
@@ -148,6 +150,7 @@ class Plan:
     catalog_as_of: dict[str, str]
     catalog_version: str
     why_not: WhyNot | None = None
+    fixes: tuple[Note, ...] = ()  # levers for a tight or failed plan, each re-planned (engine/advice.py)
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+from engine.advice import fixes
 from engine.candidate import candidate
 from engine.catalog.loader import Catalog
 from engine.context import PlanContext, build_context
@@ -100,11 +102,16 @@ def _why_not(req: Request, ranked: list[Candidate]) -> WhyNot | None:
     return WhyNot(asked.instance or "", asked.rank, asked.verdict, tuple(asked.reasons), top)
 
 
-def plan(req: Request, catalog: Catalog) -> Plan:
-    """The whole answer for one request. Raises InvalidRequest (with suggestions) on bad input."""
+def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
+    """The whole answer for one request. Raises InvalidRequest (with suggestions) on bad input.
+
+    With `advise`, a tight or failed plan carries fixes, each re-planned (without advice) on the same instance.
+    """
     ctx, warnings, assumptions = build_context(req, catalog)
     scratch = Scratch()
-    options, skipped = hardware_options(req, catalog)
+    selection = hardware_options(req, catalog)
+    options = selection.options
+    warnings.extend(selection.warnings)
     candidates = _candidates(ctx, scratch, options)
     if options and not candidates:  # a pinned TP that no GPU set can run
         counts = sorted({hw.gpu_count for hw in options})
@@ -122,18 +129,22 @@ def plan(req: Request, catalog: Catalog) -> Plan:
         c.rank = i + 1
     if not any(c.feasible for c in candidates):
         warnings.append(note("nothing_serves"))
-    return Plan(
+    result = Plan(
         why_not=_why_not(req, candidates),
         request=_normalised(ctx),
         model=model_summary(ctx.served),
         budget=_budget(ctx),
         candidates=candidates,
-        not_evaluated=skipped,
+        not_evaluated=selection.skipped,
         warnings=warnings,
         assumptions=assumptions,
         catalog_as_of=catalog.as_of,
         catalog_version=catalog.digest,
     )
+    if not advise:
+        return result
+    found = fixes(req, result, catalog, lambda r, c: plan(r, c, advise=False))
+    return dataclasses.replace(result, fixes=tuple(found)) if found else result
 
 
 __all__ = ["plan"]

@@ -149,3 +149,4 @@ class RequestDelta(BaseModel):
 
     changes: dict[str, object] = {}
     reset: bool = False
+    unread: tuple[str, ...] = ()  # words the follow-up had that changed nothing (said back to the user)

@@ -47,6 +47,7 @@ class Intent:
     kind: Literal["ask", "help", "reset", "error", "chatter"]  # chatter: not for headroom, stay quiet
     request: Request | None = None
     error: HeadroomError | None = None
+    unread: tuple[str, ...] = ()  # words that changed nothing: every answer says them back
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Turn:
     plan: Plan | None = None
     changes: list[Note] | None = None  # set when the turn follows up on an earlier answer
     error: HeadroomError | None = None
+    unread: tuple[str, ...] = ()
 
 
 def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
@@ -83,30 +85,32 @@ def understand(
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
     try:
-        request = _next_request(text, memory, catalog, overrides or {})
+        request, unread = _next_request(text, memory, catalog, overrides or {})
     except (HeadroomError, ValidationError) as exc:
         error = _user_error(exc)
         if not addressed and error.code == "nothing_to_change":
             return Intent("chatter")
         return Intent("error", error=error)
-    return Intent("reset") if request is None else Intent("ask", request)
+    return Intent("reset") if request is None else Intent("ask", request, unread=unread)
 
 
-def _next_request(text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object]) -> Request | None:
-    """The request this message makes; None for 'start over' without a new question."""
+def _next_request(
+    text: str, memory: Memory | None, catalog: Catalog, overrides: dict[str, object]
+) -> tuple[Request | None, tuple[str, ...]]:
+    """The request this message makes (None for 'start over' without a new question) and the words unread."""
     previous = memory.request if memory else None
     if previous is not None and not overrides:
         delta = parse_followup(text, catalog)
         if not delta.reset:
-            return merge(previous, delta, memory.top if memory else None)
-        return Request.model_validate(delta.changes) if "model" in delta.changes else None
+            return merge(previous, delta, memory.top if memory else None), delta.unread
+        return (Request.model_validate(delta.changes) if "model" in delta.changes else None), delta.unread
     reading = parse_message(text, catalog)
     if reading.reset and "model" not in reading.found and not overrides:
-        return None
-    return request_from(reading, catalog, overrides)
+        return None, ()
+    return request_from(reading, catalog, overrides), tuple(reading.unknown)
 
 
-def answer(request: Request, memory: Memory | None, catalog: Catalog) -> Turn:
+def answer(request: Request, memory: Memory | None, catalog: Catalog, unread: tuple[str, ...] = ()) -> Turn:
     """Plan a request; when it follows an earlier one in the conversation, say what changed."""
     try:
         plan = make_plan(request, catalog)
@@ -122,7 +126,7 @@ def answer(request: Request, memory: Memory | None, catalog: Catalog) -> Turn:
         except HeadroomError:
             moved = None  # the earlier request no longer plans (e.g. data changed): answer without the diff
     top = plan.top.instance if plan.top else None
-    return Turn("answer", Memory(request, top), request, plan, moved)
+    return Turn("answer", Memory(request, top), request, plan, moved, unread=unread)
 
 
 def respond(
@@ -136,7 +140,7 @@ def respond(
     intent = understand(text, memory, catalog, overrides, addressed)
     if intent.kind == "ask":
         assert intent.request is not None
-        return answer(intent.request, memory, catalog)
+        return answer(intent.request, memory, catalog, intent.unread)
     if intent.kind == "reset":
         return Turn("reset", Memory(), error=ParseError("start_over"))
     return Turn(intent.kind, error=intent.error)

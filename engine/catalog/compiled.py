@@ -16,7 +16,7 @@ from engine.catalog.loader import Catalog, Efficiencies, VllmFile
 from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 2
+COMPILED_FORMAT = 3
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -39,6 +39,7 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "region": catalog.region,
         "sources": dict(catalog.sources),
         "bare_size_families": list(catalog.bare_size_families),
+        "releases": {model: dict(by_dtype) for model, by_dtype in catalog.releases.items()},
     }
 
 
@@ -129,6 +130,7 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
             digest=str(data["digest"]),
             sources={str(k): str(v) for k, v in data["sources"].items()},
             bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
+            releases={str(m): {str(w): str(r) for w, r in d.items()} for m, d in data["releases"].items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CatalogError(f"compiled catalog is malformed: {type(exc).__name__}: {exc}") from exc

@@ -14,11 +14,20 @@ from importlib.resources.abc import Traversable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from engine.catalog.schema import GpuFile, GpuSpec, InstanceFile, InstanceSpec, ModelFile, ModelSpec, ShapesFile
+from engine.catalog.schema import (
+    GpuFile,
+    GpuSpec,
+    InstanceFile,
+    InstanceSpec,
+    ModelFile,
+    ModelSpec,
+    ReleasesFile,
+    ShapesFile,
+)
 from engine.errors import CatalogError
 from engine.memo import Memo
 
-_REQUIRED = ("gpus.yaml", "instances.yaml", "vllm.yaml", "h100_measurements.yaml", "shapes.yaml")
+_REQUIRED = ("gpus.yaml", "instances.yaml", "vllm.yaml", "h100_measurements.yaml", "shapes.yaml", "releases.yaml")
 
 
 class _Frozen(BaseModel):
@@ -223,13 +232,14 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
     if duplicates:
         raise CatalogError(f"models listed twice: {sorted(duplicates)}")
 
-    gpu_data, inst_data, vllm_data, meas_data, shape_data = (_parse(sources, n) for n in _REQUIRED)
+    gpu_data, inst_data, vllm_data, meas_data, shape_data, release_data = (_parse(sources, n) for n in _REQUIRED)
     gpu_file = _validate(GpuFile, "gpus.yaml", gpu_data)
     inst_file = _validate(InstanceFile, "instances.yaml", inst_data)
     vllm_file = _validate(VllmFile, "vllm.yaml", vllm_data)
     shapes = _validate(ShapesFile, "shapes.yaml", shape_data)
     assert isinstance(gpu_file, GpuFile) and isinstance(inst_file, InstanceFile) and isinstance(vllm_file, VllmFile)
     assert isinstance(shapes, ShapesFile)
+    releases = _releases(release_data, {m.id for m in models})
     unknown_families = set(shapes.bare_size_families) - {m.family for m in models}
     if unknown_families:
         raise CatalogError(f"shapes.yaml: no model of family {sorted(unknown_families)}")
@@ -255,7 +265,21 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
         digest=sources_digest(sources)[:12],
         sources={**gpu_file.sources, **inst_file.sources},
         bare_size_families=tuple(shapes.bare_size_families),
+        releases=releases,
     )
+
+
+def _releases(data: object, model_ids: set[str]) -> dict[str, dict[str, str]]:
+    """model -> weight format -> repo: the first release listed per pair that maps back to its model."""
+    parsed = _validate(ReleasesFile, "releases.yaml", data)
+    assert isinstance(parsed, ReleasesFile)
+    found: dict[str, dict[str, str]] = {}
+    for release in parsed.releases:
+        if release.model not in model_ids:
+            raise CatalogError(f"releases.yaml: {release.repo} names unknown model {release.model!r}")
+        if release.resolves:
+            found.setdefault(release.model, {}).setdefault(release.weights, release.repo)
+    return found
 
 
 def load_catalog() -> Catalog:

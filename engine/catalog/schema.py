@@ -182,3 +182,20 @@ class ShapesFile(_Strict):
     as_of: str
     source: str
     bare_size_families: list[str] = Field(min_length=1)
+
+
+class Release(_Strict):
+    """A pre-quantized checkpoint of a catalog model on the Hub (data/releases.yaml)."""
+
+    model: str
+    weights: Literal["fp8", "int8", "int4", "fp4", "mxfp4"]
+    repo: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$")
+    method: Literal["awq", "gptq", "compressed-tensors", "fp8", "modelopt", "mxfp4"]
+    source: str
+    resolves: bool
+    note: str = ""
+
+
+class ReleasesFile(_Strict):
+    as_of: str
+    releases: list[Release]

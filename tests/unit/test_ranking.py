@@ -110,11 +110,20 @@ def test_405b_in_bf16_on_p5_spans_several_instances() -> None:
     assert not plan_for(Request(model="llama-3.1-405b", weights="bf16", families=("p5",), multi_node=False)).top
 
 
-def test_pinned_gpu_set_is_evaluated_alone_with_a_derived_price() -> None:
+def test_a_pinned_gpu_set_no_instance_has_is_unpriced_and_names_the_nearest_instance() -> None:
     result = plan_for(Request(model="llama-3.1-8b", gpu="h100", gpus=2, tp=2))
     (only,) = result.candidates
-    assert (only.instance, only.gpu_id, only.tp, only.interconnect) == (None, "h100-sxm", 2, "nvlink")
-    assert only.usd_per_hour == pytest.approx(2 * 55.04 / 8)
+    assert (only.instance, only.gpu_id, only.tp, only.interconnect, only.usd_per_hour) == (None, "h100-sxm", 2, "nvlink", None)
+    (warning,) = [w for w in result.warnings if w.code == "no_instance_with_gpus"]
+    assert warning.nearest[0]["instance"] == "p5.48xlarge" and warning.nearest[0]["gpus"] == 8
+    assert "no EC2 instance has exactly 2 × NVIDIA H100" in words(warning)
+
+
+def test_a_pinned_gpu_set_an_instance_has_is_that_instance_at_its_price() -> None:
+    result = plan_for(Request(model="llama-3.3-70b", weights="fp8", gpu="l40s", gpus=4))
+    assert {c.instance for c in result.candidates} == {"g6e.12xlarge", "g6e.24xlarge"}
+    assert result.top.instance == "g6e.12xlarge" and result.top.usd_per_hour == pytest.approx(10.49, abs=0.01)
+    assert not [w for w in result.warnings if w.code == "no_instance_with_gpus"]
 
 
 def test_budget_and_family_constraints_filter_the_ranking() -> None:
