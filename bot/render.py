@@ -151,10 +151,13 @@ class Views:
         )
         return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
-    def terminal(self, plan: Plan, limit: int = 8, unread: tuple[str, ...] = (), show_all: bool = False) -> str:
+    def terminal(
+        self, plan: Plan, limit: int = 8, unread: tuple[str, ...] = (), show_all: bool = False,
+        remarks: tuple[Note, ...] = (),
+    ) -> str:  # fmt: skip
         picks, _ = shown_candidates(plan, limit)
         return self.env.get_template("plan.txt.j2").render(
-            plan=plan, picks=picks, unread=unread, show_all=show_all,
+            plan=plan, picks=picks, unread=unread, show_all=show_all, remarks=remarks,
             explanation=self.explanation(plan, code=lambda s: f"\n  $ {s}"),
         )  # fmt: skip
 
@@ -163,3 +166,6 @@ class Views:
 
     def plan_json(self, plan: Plan) -> dict[str, Any]:
         return plan_json(plan, self.say)
+
+    def note_json(self, n: Note) -> dict[str, Any]:
+        return {"code": n.code, **n.data, "text": self.say(n)}

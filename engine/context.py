@@ -103,8 +103,9 @@ def _checkpoint(
 ) -> tuple[str | None, str | None]:
     """What to load for weights in `dtype`: the release named, the model itself, a known release, or nothing.
 
-    FP8 without a known release is quantized while loading (`--quantization fp8`); 16/32-bit
-    formats are a `--dtype` away; other formats need a pre-quantized checkpoint.
+    From a 16/32-bit checkpoint, FP8 without a known release is quantized while loading
+    (`--quantization fp8`) and other 16/32-bit types are a `--dtype` away; every other format, and
+    any change to a checkpoint that is itself quantized, needs a release in that format.
     """
     if named:
         return named, named
@@ -113,6 +114,6 @@ def _checkpoint(
     known = catalog.releases.get(model, {}).get(dtype)
     if known:
         return known, known
-    if dtype in {"fp8", "bf16", "fp16", "fp32"}:
-        return model, None
-    return None, None
+    if native in {"bf16", "fp16", "fp32"} and dtype in {"fp8", "bf16", "fp16", "fp32"}:
+        return model, None  # `--quantization fp8` or `--dtype`: vLLM converts a 16/32-bit checkpoint while loading
+    return None, None  # a quantized checkpoint (FP8, MXFP4) loads as it was quantized, whatever --dtype says

@@ -50,7 +50,7 @@ STOPWORDS = frozenset(
     memory instance instances ec2 aws cluster box machine machines context ctx tokens token length window
     precision weights quantized quantization version setup config configuration plan option options
     try trying get where users user concurrent load traffic long up same but now again let's lets go
-    cost price much per hour take docs doc link see @headroom""".split()
+    cost price much per hour take docs doc link see @headroom oom command start crash run out""".split()
 )
 #: fields whose matches add up within one message ("exclude p5 and also exclude p4d")
 _ACCUMULATE = frozenset({"exclude_families"})

@@ -35,6 +35,9 @@ class NormalisedRequest:
     gpu: str | None = None
     gpus: int | None = None
     tp: int | None = None
+    pp: int | None = None
+    replicas: int | None = None
+    nodes: int | None = None
     families: tuple[str, ...] = ()
     exclude_families: tuple[str, ...] = ()
     max_usd_per_hour: float | None = None

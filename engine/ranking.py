@@ -71,6 +71,9 @@ def _normalised(ctx: PlanContext) -> NormalisedRequest:
         gpu=req.gpu,
         gpus=req.gpus,
         tp=req.tp,
+        pp=req.pp,
+        replicas=req.replicas,
+        nodes=req.nodes,
         families=req.families,
         exclude_families=req.exclude_families,
         max_usd_per_hour=req.max_usd_per_hour,
@@ -116,8 +119,9 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
     if options and not candidates:  # a pinned TP that no GPU set can run
         counts = sorted({hw.gpu_count for hw in options})
         raise InvalidRequest(
-            "tp_invalid", tp=req.tp, counts=counts, heads=ctx.served.arch.heads, kv_heads=ctx.served.arch.kv_heads
-        )
+            "tp_invalid", tp=req.tp, pp=req.pp, replicas=req.replicas, counts=counts,
+            heads=ctx.served.arch.heads, kv_heads=ctx.served.arch.kv_heads,
+        )  # fmt: skip
     pinned = bool(req.gpu or req.instance or req.compare)
     if not pinned and req.multi_node and not any(c.feasible for c in candidates):
         multi = _multi_node(ctx, scratch, multi_node_options(req, catalog))

@@ -39,6 +39,8 @@ class Request(BaseModel):
     gpu: str | None = None
     gpus: int | None = Field(default=None, gt=0)
     tp: int | None = Field(default=None, gt=0)
+    pp: int | None = Field(default=None, gt=0)  # pipeline stages (a command's --pipeline-parallel-size)
+    replicas: int | None = Field(default=None, gt=0)  # data-parallel replicas (a command's --data-parallel-size)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     vllm_version: str | None = Field(default=None, pattern=r"^\d+\.\d+(\.\d+)?$")
     region: str = "us-east-1"

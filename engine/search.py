@@ -48,24 +48,23 @@ class Assessment:
 class Scratch:
     """Work shared between the GPU sets of one plan (the five g6e sizes with one L40S are assessed once)."""
 
-    splits: dict[tuple[SetKey, int, int], Assessment] = field(default_factory=dict)
+    splits: dict[tuple[SetKey, int, int, int], Assessment] = field(default_factory=dict)
     chosen: dict[SetKey, Assessment] = field(default_factory=dict)
     support: dict[str, Support] = field(default_factory=dict)
     degrees: dict[int, list[int]] = field(default_factory=dict)
 
 
-def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> Assessment:
-    """Memory verdict and speed of one split; computed once per (GPU set, split) within a plan."""
-    key = (hw.set_key, tp, pp)
+def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
+    """Memory verdict and speed of one layout; computed once per (GPU set, layout) within a plan."""
+    key = (hw.set_key, tp, pp, replicas)
     found = scratch.splits.get(key)
     if found is None:
-        found = scratch.splits[key] = _assess(ctx, scratch, hw, tp, pp)
+        found = scratch.splits[key] = _assess(ctx, scratch, hw, tp, pp, replicas)
     return found
 
 
-def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> Assessment:
+def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
     served, catalog, req = ctx.served, ctx.catalog, ctx.request
-    replicas = hw.gpu_count // (tp * pp)
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
     budget = memory_budget(
         served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
@@ -130,24 +129,34 @@ def objective(ctx: PlanContext) -> str:
 
 
 def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment | None:
-    """Choose the TP split for a GPU set: every valid split is assessed, the request's objective decides.
+    """Choose the layout for a GPU set: every valid split is assessed, the request's objective decides.
 
-    Spare GPUs become data-parallel replicas. None when a pinned TP cannot run on this set.
+    Spare GPUs become data-parallel replicas unless the request pins the replicas (a command's
+    --data-parallel-size). None when pinned sizes cannot run on this set.
     """
+    req = ctx.request
     if hw.nodes > 1:
-        return assess(ctx, scratch, hw, hw.gpus_per_node, hw.nodes)
+        tp, pp = req.tp or hw.gpus_per_node, req.pp or hw.nodes
+        if tp * pp > hw.gpu_count or tp not in valid_tp_degrees(ctx.served, tp):
+            return None
+        return assess(ctx, scratch, hw, tp, pp, 1)
     key = hw.set_key
     if key in scratch.chosen:
         return scratch.chosen[key]
-    req = ctx.request
-    if hw.gpu_count not in scratch.degrees:
-        scratch.degrees[hw.gpu_count] = valid_tp_degrees(ctx.served, hw.gpu_count)
-    degrees = scratch.degrees[hw.gpu_count]
+    pp = req.pp or 1
+    if hw.gpu_count % pp:
+        return None
+    per_stage = hw.gpu_count // pp
+    if per_stage not in scratch.degrees:
+        scratch.degrees[per_stage] = valid_tp_degrees(ctx.served, per_stage)
+    degrees = scratch.degrees[per_stage]
     if req.tp:
-        if req.tp not in degrees:
-            return None
-        degrees = [req.tp]
+        degrees = [req.tp] if req.tp in degrees else []
+    layouts = [(tp, (req.replicas or hw.gpu_count // (tp * pp))) for tp in degrees]
+    layouts = [(tp, replicas) for tp, replicas in layouts if tp * pp * replicas <= hw.gpu_count]
+    if not layouts:
+        return None
     goal = objective(ctx)
-    options = [assess(ctx, scratch, hw, tp, 1) for tp in degrees or [1]]
+    options = [assess(ctx, scratch, hw, tp, pp, replicas) for tp, replicas in layouts]
     chosen = scratch.chosen[key] = min(options, key=lambda a: _split_score(a, goal))
     return chosen

@@ -22,11 +22,12 @@ from engine.catalog.loader import Catalog
 from engine.changes import changes
 from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.followup import merge
-from engine.notes import Note
+from engine.notes import Note, note
 from engine.parse import parse_followup, parse_message, request_from
 from engine.plan import Plan
 from engine.ranking import plan as make_plan
 from engine.request import Request, validation_problems
+from engine.serve_command import ServeCommand, read_command, split_command
 
 #: messages that ask how to use headroom rather than ask a question
 HELP_WORDS = frozenset({"", "help", "?", "hi", "hello", "hey", "usage"})
@@ -48,6 +49,7 @@ class Intent:
     request: Request | None = None
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()  # words that changed nothing: every answer says them back
+    remarks: tuple[Note, ...] = ()  # what a pasted command held that the plan does not use
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Turn:
     changes: list[Note] | None = None  # set when the turn follows up on an earlier answer
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()
+    remarks: tuple[Note, ...] = ()
 
 
 def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
@@ -85,6 +88,10 @@ def understand(
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
     try:
+        command = _command(text)
+        if command is not None:
+            request, unread = _next_request(command.prose, None, catalog, {**command.fields, **(overrides or {})})
+            return Intent("ask", request, unread=unread, remarks=_remarks(command))
         request, unread = _next_request(text, memory, catalog, overrides or {})
     except (HeadroomError, ValidationError) as exc:
         error = _user_error(exc)
@@ -92,6 +99,25 @@ def understand(
             return Intent("chatter")
         return Intent("error", error=error)
     return Intent("reset") if request is None else Intent("ask", request, unread=unread)
+
+
+def _command(text: str) -> ServeCommand | None:
+    """A `vllm serve` command in the message, read; the words around it are kept to read as usual."""
+    parts = split_command(text)
+    if parts is None:
+        return None
+    command = read_command(parts[0])
+    command.prose = parts[1]
+    return command
+
+
+def _remarks(command: ServeCommand) -> tuple[Note, ...]:
+    found = []
+    if command.not_modelled:
+        found.append(note("command_not_modelled", flags=command.not_modelled))
+    if command.ignored:
+        found.append(note("command_ignored", flags=command.ignored))
+    return tuple(found)
 
 
 def _next_request(
@@ -110,7 +136,13 @@ def _next_request(
     return request_from(reading, catalog, overrides), tuple(reading.unknown)
 
 
-def answer(request: Request, memory: Memory | None, catalog: Catalog, unread: tuple[str, ...] = ()) -> Turn:
+def answer(
+    request: Request,
+    memory: Memory | None,
+    catalog: Catalog,
+    unread: tuple[str, ...] = (),
+    remarks: tuple[Note, ...] = (),
+) -> Turn:
     """Plan a request; when it follows an earlier one in the conversation, say what changed."""
     try:
         plan = make_plan(request, catalog)
@@ -126,7 +158,7 @@ def answer(request: Request, memory: Memory | None, catalog: Catalog, unread: tu
         except HeadroomError:
             moved = None  # the earlier request no longer plans (e.g. data changed): answer without the diff
     top = plan.top.instance if plan.top else None
-    return Turn("answer", Memory(request, top), request, plan, moved, unread=unread)
+    return Turn("answer", Memory(request, top), request, plan, moved, unread=unread, remarks=remarks)
 
 
 def respond(
@@ -140,7 +172,7 @@ def respond(
     intent = understand(text, memory, catalog, overrides, addressed)
     if intent.kind == "ask":
         assert intent.request is not None
-        return answer(intent.request, memory, catalog, intent.unread)
+        return answer(intent.request, memory, catalog, intent.unread, intent.remarks)
     if intent.kind == "reset":
         return Turn("reset", Memory(), error=ParseError("start_over"))
     return Turn(intent.kind, error=intent.error)

@@ -1,0 +1,137 @@
+"""Read a `vllm serve` command (pasted or given with --command) back into the request it starts.
+
+This is both a question users ask ("will this command OOM on g6e.12xlarge?") and the check that
+every command headroom prints starts the plan it describes. Flags that change memory but are not
+modelled, and flags that do not matter for memory, are reported -- never silently dropped.
+Values of flags that may carry secrets (--api-key, tokens) are never kept.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.errors import ParseError
+from engine.parse_rules import tokens
+
+#: where a command starts in a message: `vllm serve`, or the OpenAI server module with --model
+COMMAND = re.compile(r"(?:\bvllm\s+serve\b|\bpython3?\s+-m\s+vllm\.entrypoints\.openai\.api_server\b)")
+
+_VALUE_FLAGS = {
+    "--model": "model", "--quantization": "quantization", "-q": "quantization", "--dtype": "dtype",
+    "--kv-cache-dtype": "kv_cache_dtype", "--tensor-parallel-size": "tp", "-tp": "tp",
+    "--pipeline-parallel-size": "pp", "-pp": "pp", "--data-parallel-size": "dp", "-dp": "dp",
+    "--max-model-len": "max_model_len", "--gpu-memory-utilization": "util",
+}  # fmt: skip
+#: flags that change memory or speed in ways headroom does not model yet: reported with the answer
+NOT_MODELLED = frozenset({
+    "--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--cpu-offload-gb", "--kv-cache-memory-bytes",
+    "--enable-lora", "--max-loras", "--max-lora-rank", "--speculative-config", "--swap-space", "--block-size",
+    "--enable-chunked-prefill", "--no-enable-chunked-prefill", "--enable-expert-parallel", "--max-cpu-loras",
+    "--compilation-config", "-O", "--num-gpu-blocks-override", "--limit-mm-per-prompt", "--mm-processor-kwargs",
+})  # fmt: skip
+#: flags without a value (a following token is not theirs)
+_SWITCHES = frozenset({
+    "--trust-remote-code", "--enforce-eager", "--enable-lora", "--disable-log-requests", "--disable-log-stats",
+    "--enable-prefix-caching", "--no-enable-prefix-caching", "--enable-chunked-prefill", "--no-enable-chunked-prefill",
+    "--enable-expert-parallel", "--enable-auto-tool-choice", "--disable-custom-all-reduce", "--enable-reasoning",
+})  # fmt: skip
+_SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
+_WEIGHT_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
+                 "gptq_marlin": "int4", "modelopt_fp4": "fp4", "mxfp4": "mxfp4"}  # fmt: skip
+_DTYPES = {"half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32", "auto": "auto"}
+
+
+@dataclass
+class ServeCommand:
+    """The request fields a command sets, and what of it headroom did not use."""
+
+    fields: dict[str, object] = field(default_factory=dict)
+    not_modelled: list[str] = field(default_factory=list)  # flags that matter but are not modelled
+    ignored: list[str] = field(default_factory=list)  # flags that do not change memory
+    prose: str = ""  # the words around the command ("will this OOM on g6e.12xlarge?")
+
+
+def split_command(text: str) -> tuple[str, str] | None:
+    """(command, the rest of the message) when the message holds a command; None otherwise."""
+    found = COMMAND.search(text)
+    if not found:
+        return None
+    tail = text[found.start() :].replace("\\\n", " ")
+    line_end = tail.find("\n")
+    command = tail if line_end < 0 else tail[:line_end]
+    rest = text[: found.start()] + " " + ("" if line_end < 0 else tail[line_end:])
+    return command.strip().strip("`"), rest
+
+
+def read_command(command: str) -> ServeCommand:
+    """Flags and their values; raises ParseError when the command cannot be read (no model, bad numbers)."""
+    try:
+        words = shlex.split(command.replace("`", " "))
+    except ValueError as exc:
+        raise ParseError("command_unreadable", reason=str(exc)) from exc
+    read = ServeCommand()
+    raw: dict[str, str] = {}
+    i = _start(words)
+    while i < len(words):
+        word = words[i]
+        flag, _, inline = word.partition("=") if word.startswith("-") else ("", "", "")
+        if not flag:
+            raw.setdefault("model", word)  # the positional model of `vllm serve MODEL`
+            i += 1
+            continue
+        takes_value = flag not in _SWITCHES and not inline
+        value = inline or (words[i + 1] if takes_value and i + 1 < len(words) else "")
+        i += 2 if takes_value and not inline and i + 1 < len(words) else 1
+        if flag in _VALUE_FLAGS:
+            raw[_VALUE_FLAGS[flag]] = value
+        elif flag in NOT_MODELLED:
+            read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
+        else:
+            read.ignored.append(flag if _SECRET.search(flag) or flag in _SWITCHES else f"{flag} {value}".strip())
+    if "model" not in raw:
+        raise ParseError("command_without_model")
+    read.fields = _fields(raw)
+    return read
+
+
+def _start(words: list[str]) -> int:
+    """Index after `vllm serve` / `-m vllm.entrypoints.openai.api_server` (leading env assignments allowed)."""
+    for i, word in enumerate(words):
+        if word == "serve" and i and words[i - 1].endswith("vllm"):
+            return i + 1
+        if word == "vllm.entrypoints.openai.api_server":
+            return i + 1
+    return 0
+
+
+def _number(raw: dict[str, str], key: str, convert: Callable[[str], object]) -> object:
+    try:
+        return convert(raw[key])
+    except ValueError as exc:
+        raise ParseError("command_bad_value", flag=key, value=raw[key]) from exc
+
+
+def _fields(raw: dict[str, str]) -> dict[str, object]:
+    fields: dict[str, object] = {"model": raw["model"], "model_note": None}
+    quant = raw.get("quantization", "").lower()
+    if quant in _WEIGHT_QUANT:
+        fields["weights"] = _WEIGHT_QUANT[quant]
+    elif quant and quant not in {"compressed-tensors", "modelopt", "none"}:
+        raise ParseError("command_quantization", method=quant)
+    dtype = raw.get("dtype", "auto").lower()
+    if _DTYPES.get(dtype) == "fp32" and "weights" not in fields:
+        fields["weights"] = "fp32"  # half / bfloat16 change the activation type, not the bytes per weight
+    kv = raw.get("kv_cache_dtype", "auto").lower()
+    if kv.startswith("fp8"):
+        fields["kv_dtype"] = "fp8"
+    for key, name in (("tp", "tp"), ("pp", "pp"), ("dp", "replicas")):
+        if key in raw:
+            fields[name] = _number(raw, key, int)
+    if "max_model_len" in raw:
+        fields["context_tokens"] = _number(raw, "max_model_len", tokens)
+    if "util" in raw:
+        fields["gpu_memory_utilization"] = _number(raw, "util", float)
+    return fields
