@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from engine.catalog.loader import Catalog
 from engine.catalog.schema import GpuSpec
-from engine.served import GIB, ServedModel, pipeline_stages
+from engine.memo import Memo
+from engine.served import GIB, ServedModel
 
 _EIGHT_BIT = {"fp8", "int8"}
 
@@ -61,9 +62,14 @@ def _stream_class(served: ServedModel) -> str:
     return "16bit" if served.fmt.dtype in {"bf16", "fp16", "fp32"} else "8bit"
 
 
+def step_reads(served: ServedModel, tp: int, pp: int, batch: int, context: int) -> tuple[float, float]:
+    """Bytes of weights and of KV one decode step reads per GPU (busiest stage)."""
+    return _weight_bytes_read(served, tp, pp, batch), batch * served.kv_bytes_read_per_step(context, tp) / pp
+
+
 def _weight_bytes_read(served: ServedModel, tp: int, pp: int, batch: int) -> float:
     """Bytes of weights one decode step streams per GPU (busiest stage); MoE reads only touched experts."""
-    stage_bytes = max(served.stage_weight_bytes(s, tp) for s in pipeline_stages(served.arch.layers, pp))
+    stage_bytes = served.busiest_stage_bytes(tp, pp)
     skipped = served.params.embed * served.base_bytes / tp  # embedding lookup reads a few rows only
     moe = served.arch.moe
     if moe:
@@ -74,13 +80,18 @@ def _weight_bytes_read(served: ServedModel, tp: int, pp: int, batch: int) -> flo
 
 
 def decode_step_s(
-    served: ServedModel, catalog: Catalog, gpu: GpuSpec, link: Link, tp: int, pp: int, batch: int, context: int
+    served: ServedModel, catalog: Catalog, gpu: GpuSpec, link: Link, tp: int, pp: int, batch: int, context: int,
+    read: tuple[float, float] | None = None,
 ) -> tuple[float, str]:
-    """Seconds for one decode step of `batch` sequences at `context` tokens (one token each)."""
+    """Seconds for one decode step of `batch` sequences at `context` tokens (one token each).
+
+    `read`: (weight bytes, KV bytes) one step reads per GPU, when the caller has them already.
+    """  # fmt: skip
     eff = catalog.efficiencies
     bandwidth = (gpu.bandwidth_gbps or 100.0) * 1e9
-    weights = _weight_bytes_read(served, tp, pp, batch) / (bandwidth * eff.weight_stream[_stream_class(served)])
-    kv = batch * served.kv_bytes_read_per_step(context, tp) / pp / (bandwidth * eff.kv_read)
+    weight_bytes, kv_bytes = read or step_reads(served, tp, pp, batch, context)
+    weights = weight_bytes / (bandwidth * eff.weight_stream[_stream_class(served)])
+    kv = kv_bytes / (bandwidth * eff.kv_read)
     tflops, klass = compute_tflops(gpu, served)
     flops = 2 * served.active_params * batch / (tp * pp)
     compute = flops / (tflops * 1e12 * eff.gemm[klass])
@@ -114,6 +125,16 @@ def prefill_s(served: ServedModel, catalog: Catalog, gpu: GpuSpec, link: Link, t
     return max(compute, floor * pp) + allreduce
 
 
+def _step(
+    served: ServedModel, catalog: Catalog, gpu: GpuSpec, link: Link, tp: int, pp: int, batch: int, context: int,
+    prompt: int,
+) -> tuple[tuple[float, float], float, str, float]:
+    """Bytes read, seconds and bound of one decode step, and the prefill seconds: a pure function of its inputs."""
+    read = step_reads(served, tp, pp, batch, context)
+    step, bound = decode_step_s(served, catalog, gpu, link, tp, pp, batch, context, read)
+    return read, step, bound, prefill_s(served, catalog, gpu, link, tp, pp, prompt)
+
+
 def estimate_speed(
     served: ServedModel,
     catalog: Catalog,
@@ -126,6 +147,7 @@ def estimate_speed(
     concurrency: int | str,
     kv_tokens: int,
     max_num_seqs: int,
+    steps: Memo | None = None,
 ) -> Speed:
     """Steady state of continuous batching: B sequences decode together; prefills interleave."""
     prompt, output = split
@@ -138,9 +160,9 @@ def estimate_speed(
         per_replica = math.ceil(int(concurrency) / replicas)
         batch = max(1, min(per_replica, max_num_seqs, fits))
         busy = min(replicas, math.ceil(int(concurrency) / batch))  # replicas with users: idle ones add nothing
-    step, bound = decode_step_s(served, catalog, gpu, link, tp, pp, batch, average_context)
-    first = prefill_s(served, catalog, gpu, link, tp, pp, prompt)
-    kv_read = batch * served.kv_bytes_read_per_step(average_context, tp) / pp
+    key = ("step", gpu.id, link.kind, tp, pp, batch, average_context, prompt)
+    args = (served, catalog, gpu, link, tp, pp, batch, average_context, prompt)
+    read, step, bound, first = steps.get(key, _step, *args) if steps is not None else _step(*args)
     per_replica_tps = batch * output / (output * step + batch * first)
     return Speed(
         batch=batch,
@@ -149,8 +171,8 @@ def estimate_speed(
         throughput_tokens_per_s=per_replica_tps * busy,
         ttft_s=first + step,
         bound=bound,
-        weights_gib_per_step=_weight_bytes_read(served, tp, pp, batch) / GIB,
-        kv_gib_per_step=kv_read / GIB,
+        weights_gib_per_step=read[0] / GIB,
+        kv_gib_per_step=read[1] / GIB,
     )
 
 

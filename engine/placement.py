@@ -141,17 +141,9 @@ def hardware_options(req: Request, catalog: Catalog) -> Selection:
         if catalog.gpu(inst.gpu).runtime == "neuron":
             raise InvalidRequest("neuron_instance", instance=inst.name)
         return Selection([_instance_hardware(catalog, inst.name, req.nodes or 1)], [], [])
-    options, neuron, other = [], [], []
-    for inst in catalog.instances.values():
-        if not _matches_families(req, inst):
-            continue
-        runtime = catalog.gpu(inst.gpu).runtime
-        if runtime == "neuron":
-            neuron.append(inst.name)
-        elif runtime != "cuda":
-            other.append(inst.name)
-        else:
-            options.append(_instance_hardware(catalog, inst.name))
+    filters = (req.families, req.exclude_families, req.single_gpu)
+    listed, neuron_listed, other_listed = catalog.memo.get(("instances", filters), _listed, catalog, req)
+    options, neuron, other = list(listed), list(neuron_listed), list(other_listed)
     if req.why_not:
         asked = find_instance(catalog, req.why_not)
         if asked.name not in {o.instance.name for o in options if o.instance}:
@@ -163,7 +155,8 @@ def hardware_options(req: Request, catalog: Catalog) -> Selection:
     if neuron:
         skipped.append(NotEvaluated(instances=tuple(neuron), reason=note("neuron")))
     if other:
-        skipped.append(NotEvaluated(instances=tuple(other), reason=note("no_cuda_gpu", gpus=_gpu_names(catalog, other))))
+        names = _gpu_names(catalog, list(other))
+        skipped.append(NotEvaluated(instances=tuple(other), reason=note("no_cuda_gpu", gpus=names)))
     if req.families and not options and not neuron:
         raise InvalidRequest(
             "no_family_match",
@@ -171,6 +164,22 @@ def hardware_options(req: Request, catalog: Catalog) -> Selection:
             known=sorted({i.family for i in catalog.instances.values()}),
         )
     return Selection(options, skipped, [])
+
+
+def _listed(catalog: Catalog, req: Request) -> tuple[tuple[Hardware, ...], tuple[str, ...], tuple[str, ...]]:
+    """The instances a set of family filters keeps, by runtime: CUDA sets, Neuron names, other names."""
+    options, neuron, other = [], [], []
+    for inst in catalog.instances.values():
+        if not _matches_families(req, inst):
+            continue
+        runtime = catalog.gpu(inst.gpu).runtime
+        if runtime == "neuron":
+            neuron.append(inst.name)
+        elif runtime != "cuda":
+            other.append(inst.name)
+        else:
+            options.append(_instance_hardware(catalog, inst.name))
+    return tuple(options), tuple(neuron), tuple(other)
 
 
 def _gpu_names(catalog: Catalog, instances: list[str]) -> list[str]:

@@ -50,8 +50,9 @@ class Scratch:
 
     splits: dict[tuple[SetKey, int, int, int], Assessment] = field(default_factory=dict)
     chosen: dict[SetKey, Assessment] = field(default_factory=dict)
-    support: dict[str, Support] = field(default_factory=dict)
     degrees: dict[int, list[int]] = field(default_factory=dict)
+    #: per-GPU memory of a split does not depend on how many GPUs the set has: shared across sizes
+    budgets: dict[tuple[str, float | None, int, int], _PerGpu] = field(default_factory=dict)
 
 
 def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
@@ -63,17 +64,45 @@ def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, r
     return found
 
 
-def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
-    served, catalog, req = ctx.served, ctx.catalog, ctx.request
+@dataclass(frozen=True, slots=True)
+class _PerGpu:
+    """What a split means for each GPU, whatever the set's size: shared by g6e.12xlarge and g6e.48xlarge."""
+
+    budget: MemoryBudget
+    capacity: float
+    support: Support
+    weights: float
+    activation: float
+
+
+def _per_gpu(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> _PerGpu:
+    """Memoised on the served model (a pure function of these keys), like its per-stage bytes."""
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
+    key = (hw.gpu.id, memory_mib, tp, pp)
+    found = scratch.budgets.get(key)
+    if found is None:
+        util = ctx.request.gpu_memory_utilization
+        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util)
+        found = scratch.budgets[key] = ctx.served.memo.get(lasting, _compute_per_gpu, ctx, hw, tp, pp, memory_mib)
+    return found
+
+
+def _compute_per_gpu(ctx: PlanContext, hw: Hardware, tp: int, pp: int, memory_mib: float | None) -> _PerGpu:
+    served, catalog, req = ctx.served, ctx.catalog, ctx.request
     budget = memory_budget(
         served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
     )
+    weights = max(s.weights for s in budget.stages)
+    activation = max(s.activation for s in budget.stages)
     capacity = budget.max_concurrency if budget.loads else 0.0
-    if hw.gpu.id not in scratch.support:
-        scratch.support[hw.gpu.id] = support(hw.gpu, served, catalog.vllm.kernels)
-    hw_support = scratch.support[hw.gpu.id]
-    caveats = list(hw_support.caveats)
+    return _PerGpu(budget, capacity, support(hw.gpu, served, catalog.vllm.kernels), weights, activation)
+
+
+def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
+    served, catalog, req = ctx.served, ctx.catalog, ctx.request
+    per_gpu = _per_gpu(ctx, scratch, hw, tp, pp)
+    budget, capacity, hw_support = per_gpu.budget, per_gpu.capacity, per_gpu.support
+    caveats = hw_support.caveats
     if hw_support.runs:
         short = budget.loads and capacity < 1  # only then is one request's KV (per GPU) quoted
         stage = budget.binding.stage if pp > 1 else None
@@ -89,14 +118,12 @@ def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, 
         link = link_for(catalog, hw.gpu, hw.interconnect)
         speed = estimate_speed(
             served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
-            budget.capacity_tokens, budget.batching.max_num_seqs,
+            budget.capacity_tokens, budget.batching.max_num_seqs, served.memo,
         )  # fmt: skip
     if hw.nodes > 1:
-        caveats.append(note("spans_nodes", nodes=hw.nodes))
-    weights = max(s.weights for s in budget.stages)
-    activation = max(s.activation for s in budget.stages)
+        caveats = (*caveats, note("spans_nodes", nodes=hw.nodes))
     return Assessment(
-        tp, pp, replicas, budget, capacity, verdict, needed, reasons, tuple(caveats), speed, weights, activation
+        tp, pp, replicas, budget, capacity, verdict, needed, reasons, caveats, speed, per_gpu.weights, per_gpu.activation
     )
 
 
@@ -157,6 +184,13 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
     if not layouts:
         return None
     goal = objective(ctx)
-    options = [assess(ctx, scratch, hw, tp, pp, replicas) for tp, replicas in layouts]
-    chosen = scratch.chosen[key] = min(options, key=lambda a: _split_score(a, goal))
-    return chosen
+    best: Assessment | None = None
+    for tp, replicas in layouts:  # ascending TP
+        option = assess(ctx, scratch, hw, tp, pp, replicas)
+        if best is None or _split_score(option, goal) < _split_score(best, goal):
+            best = option
+        elif goal != "max" and best.feasible and option.feasible:
+            break  # per-token cost and per-user speed rise with TP, then fall: past the peak, stop
+    assert best is not None
+    scratch.chosen[key] = best
+    return best

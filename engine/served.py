@@ -58,7 +58,7 @@ class ServedModel:
     kv_dtype: str  # resolved: bf16 / fp16 / fp32 / fp8
     #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
     expert_align: tuple[int, int] = (1, 1)
-    memo: Memo = field(default_factory=lambda: Memo(1024), repr=False)
+    memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 
     @property
     def arch(self) -> Arch:
@@ -135,6 +135,13 @@ class ServedModel:
         positions = self.arch.rope_max_positions or self.arch.max_context
         rotary_dim = self.arch.mla.qk_rope_head_dim if self.arch.mla else self.arch.head_dim
         return positions * rotary_dim * PLAIN_BYTES[self.fmt.compute]
+
+    def busiest_stage_bytes(self, tp: int, pp: int) -> float:
+        """Weight bytes on one GPU of the heaviest pipeline stage."""
+        return self.memo.get(("busiest", tp, pp), self._busiest, tp, pp)
+
+    def _busiest(self, tp: int, pp: int) -> float:
+        return max(self.stage_weight_bytes(s, tp) for s in pipeline_stages(self.arch.layers, pp))
 
     def stage_weight_bytes(self, stage: Stage, tp: int) -> float:
         """Bytes of weights (and fixed buffers loaded with them) on one GPU of a stage."""
