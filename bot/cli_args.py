@@ -20,14 +20,11 @@ def _concurrency(text: str) -> int | str:
 
 
 def _positive_int(text: str) -> int:
-    cleaned = text.replace(",", "").replace("_", "").strip().lower()
-    scale = 1
-    if cleaned.endswith("k"):
-        cleaned, scale = cleaned[:-1], 1024
-    elif cleaned.endswith("m"):
-        cleaned, scale = cleaned[:-1], 1024 * 1024
+    """A token count as the request language reads one: 8192, 8k, 1.5k, 1m (and 8,192)."""
+    from engine.parse_rules import tokens
+
     try:
-        value = int(float(cleaned) * scale)
+        value = tokens(text.replace(",", "").replace("_", "").strip().lower())
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a token count; use e.g. 8192 or 8k") from None
     if value <= 0:
