@@ -56,12 +56,16 @@ def _json_error(views: Views, exc: HeadroomError) -> str:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from engine.errors import ParseError
-    from engine.service import respond
+    from engine.errors import HeadroomError, ParseError
+    from engine.service import Turn, respond
 
-    text, flags = " ".join([*(args.text or []), *([args.serve_command] if args.serve_command else [])]), flags_of(args)
+    text = " ".join([*(args.text or []), *([args.serve_command] if args.serve_command else [])])
     views = _views()
-    turn = respond(text, None, _catalog(), flags) if text.strip() or flags else None
+    try:
+        flags = flags_of(args)
+        turn = respond(text, None, _catalog(), flags) if text.strip() or flags else None
+    except HeadroomError as exc:  # a flag's text is not a value of its kind
+        turn = Turn("error", error=exc)
     if turn is None or turn.kind != "answer":
         error = turn.error if turn and turn.error else ParseError("no_model_given")
         if args.json:

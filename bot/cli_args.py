@@ -3,43 +3,58 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 
+if TYPE_CHECKING:
+    from engine.errors import HeadroomError
 
-def _concurrency(text: str) -> int | str:
+
+def _bad(flag: str, value: str, kind: str) -> HeadroomError:
+    from engine.errors import HeadroomError
+
+    return HeadroomError("bad_flag", flag=flag, value=value, kind=kind)
+
+
+def _concurrency(flag: str, text: str) -> int | str:
     if text.strip().lower() == "max":
         return "max"
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of users; use e.g. 16 or 'max'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"concurrency must be at least 1 (got {value}); use e.g. 16 or 'max'")
-    return value
+        raise _bad(flag, text, "users") from None
 
 
-def _positive_int(text: str) -> int:
+def _tokens(flag: str, text: str) -> int:
     """A token count as the request language reads one: 8192, 8k, 1.5k, 1m (and 8,192)."""
     from engine.parse_rules import tokens
 
     try:
-        value = tokens(text.replace(",", "").replace("_", "").strip().lower())
+        return tokens(text.replace(",", "").replace("_", "").strip().lower())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a token count; use e.g. 8192 or 8k") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
-    return value
+        raise _bad(flag, text, "tokens") from None
 
 
-def _fraction(text: str) -> float:
+def _number(flag: str, text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number; use e.g. 0.9") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"gpu memory utilization must be in (0, 1], got {value}")
-    return value
+        raise _bad(flag, text, "number") from None
+
+
+def _whole(flag: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _bad(flag, text, "whole") from None
+
+
+#: how each flag's text becomes a value; ranges are the Request's to check (worded in templates/errors.j2)
+_CONVERT = {
+    "context": _tokens, "input_tokens": _tokens, "output_tokens": _tokens, "concurrency": _concurrency,
+    "gpus": _whole, "tp": _whole, "nodes": _whole, "gpu_memory_utilization": _number,
+}  # fmt: skip
 
 
 def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
@@ -47,21 +62,21 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model: HF id (meta-llama/Llama-3.3-70B-Instruct) or name (llama-3.3-70b)")
     parser.add_argument("--weights", choices=WEIGHT_DTYPES, help="weight precision (default: the checkpoint's own)")
     parser.add_argument("--kv-dtype", choices=KV_DTYPES, default=None, help="KV-cache precision (default: auto)")
-    parser.add_argument("--context", type=_positive_int, help="max tokens per request (default 8192)")
-    parser.add_argument("--input-tokens", type=_positive_int, help="prompt tokens of a typical request")
-    parser.add_argument("--output-tokens", type=_positive_int, help="output tokens of a typical request")
-    parser.add_argument("--concurrency", type=_concurrency, help="concurrent users, or 'max' (default 1)")
+    parser.add_argument("--context", help="max tokens per request (default 8192; 8k, 128k work)")
+    parser.add_argument("--input-tokens", help="prompt tokens of a typical request")
+    parser.add_argument("--output-tokens", help="output tokens of a typical request")
+    parser.add_argument("--concurrency", help="concurrent users, or 'max' (default 1)")
     parser.add_argument("--instance", help="evaluate this EC2 instance type only (e.g. g6e.12xlarge)")
     parser.add_argument("--gpu", help="evaluate a GPU type instead of EC2 instances (e.g. h100)")
-    parser.add_argument("--gpus", type=int, help="how many of --gpu (default 1)")
-    parser.add_argument("--tp", type=int, help="tensor-parallel size")
-    parser.add_argument("--nodes", type=int, help="how many of --instance, joined by pipeline parallelism (default 1)")
+    parser.add_argument("--gpus", help="how many of --gpu (default 1)")
+    parser.add_argument("--tp", help="tensor-parallel size")
+    parser.add_argument("--nodes", help="how many of --instance, joined by pipeline parallelism (default 1)")
     parser.add_argument(
         "--command",
         dest="serve_command",
         help="a vllm serve command to evaluate (with --instance / --gpu), e.g. 'vllm serve X --tp 4'",
     )
-    parser.add_argument("--gpu-memory-utilization", type=_fraction, help="vLLM's --gpu-memory-utilization")
+    parser.add_argument("--gpu-memory-utilization", help="vLLM's --gpu-memory-utilization")
     parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")
     parser.add_argument("--region", help="AWS region for prices (catalog prices are us-east-1)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
@@ -142,5 +157,14 @@ _FLAG_FIELDS = {
 
 
 def flags_of(args: argparse.Namespace) -> dict[str, object]:
-    """The Request fields the flags set (None flags left out, so the words or defaults decide)."""
-    return {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    """The Request fields the flags set (None flags left out, so the words or defaults decide).
+
+    Raises HeadroomError("bad_flag") for text that is not a value of the flag's kind.
+    """
+    found: dict[str, object] = {}
+    for flag, field in _FLAG_FIELDS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            convert = _CONVERT.get(flag)
+            found[field] = convert("--" + flag.replace("_", "-"), value) if convert else value
+    return found

@@ -67,7 +67,9 @@ def test_pinned_gpu_flags(capsys) -> None:
             ["--model", "llama-3.1-8b", "--context", "4096", "--input-tokens", "4000", "--output-tokens", "500"],
             "exceed",
         ),
-        (["--model", "llama-3.1-8b", "--gpu-memory-utilization", "1.5"], "(0, 1]"),
+        (["--model", "llama-3.1-8b", "--gpu-memory-utilization", "1.5"], "gpu_memory_utilization must be at most 1"),
+        (["--model", "llama-3.1-8b", "--concurrency", "many"], "'many' is not a number of users for --concurrency"),
+        (["--model", "llama-3.1-8b", "--context", "long"], "'long' is not a token count for --context"),
         (["--context", "8192"], "which model"),
     ],
 )
