@@ -133,6 +133,10 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
         c.rank = i + 1
     if not any(c.feasible for c in candidates):
         warnings.append(note("nothing_serves"))
+    elif not any(c.meets_targets for c in candidates):
+        near = next(c for c in candidates if c.feasible)  # ranked: cheapest (or fastest) first
+        warnings.append(note("nothing_meets_targets", instance=near.instance, usd_per_hour=near.usd_per_hour,
+                             misses=[r for r in near.reasons if r.code in {"over_budget", "under_speed", "over_ttft"}]))  # fmt: skip
     result = Plan(
         why_not=_why_not(req, candidates),
         request=_normalised(ctx),

@@ -240,3 +240,12 @@ def test_version_is_printed(capsys) -> None:  # noqa: ANN001
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("headroom 0.")
+
+
+def test_missed_targets_are_not_called_nothing_serves(catalog: Catalog) -> None:
+    turn = ask(catalog, "mistral small 3.1 fp8 64k 32 users under $15/h")
+    assert turn.plan.top is None and any(c.feasible for c in turn.plan.candidates)
+    (warning,) = [w for w in turn.plan.warnings if w.code == "nothing_meets_targets"]
+    assert [m.code for m in warning.misses] == ["over_budget"]
+    text = VIEWS.terminal(turn.plan)
+    assert "Nothing I evaluated serves this" not in text and "over the $15.00/h budget" in text
