@@ -17,7 +17,7 @@ from bot.state import BotState
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError, ParseError
 from engine.request import Request
-from engine.service import Memory, Turn, answer, understand
+from engine.service import Intent, Memory, Turn, answer, understand
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Outcome:
     message: Message
     memory: Memory | None  # what the thread remembers now (None: keep what it had)
     cached: bool = False
-    kind: str = "answer"  # answer | error | help | reset
+    kind: str = "answer"  # answer | error | help | reset | chatter (nothing to post)
 
 
 class Answerer:
@@ -43,9 +43,19 @@ class Answerer:
     def error(self, exc: HeadroomError, kind: str = "error") -> Outcome:
         return Outcome(self.slack.error(exc), Memory() if kind == "reset" else None, kind=kind)
 
-    async def respond(self, text: str, memory: Memory | None) -> Outcome:
+    def understand(self, text: str, memory: Memory | None, addressed: bool = True) -> Intent:
+        """What a message means in its conversation; `addressed=False` for a thread reply not said to headroom
+        (it may then be "chatter": nothing to answer)."""
+        return understand(text, memory, self.catalog, addressed=addressed)
+
+    async def respond(self, text: str, memory: Memory | None, addressed: bool = True) -> Outcome:
         """A new question, or a follow-up when the thread already has a request."""
-        intent = understand(text, memory, self.catalog)
+        return await self.reply(self.understand(text, memory, addressed), memory)
+
+    async def reply(self, intent: Intent, memory: Memory | None) -> Outcome:
+        """The answer to an understood message (split from `understand` so the bot can rate-limit in between)."""
+        if intent.kind == "chatter":
+            return Outcome(Message(""), None, kind="chatter")
         if intent.kind == "help":
             return Outcome(self.slack.help(), None, kind="help")
         if intent.kind == "reset":

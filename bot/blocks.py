@@ -27,6 +27,9 @@ MAX_SECTION = 3000
 MAX_HEADER = 150
 MAX_TEXT = 10_000  # Slack rejects ~12-13k characters of block text in one message; keep a margin
 MAX_BUTTON_VALUE = 2000
+MAX_CONTEXT_TEXT = 2000  # one note under the answer
+MAX_FALLBACK_TEXT = 3000  # the notification text; lists a request repeats are clipped here too
+MIN_CLIPPED = 200  # when the fixed parts are over budget, no text is cut shorter than this
 
 
 class BlockLimitError(ValueError):
@@ -36,6 +39,16 @@ class BlockLimitError(ValueError):
 def escape(text: str) -> str:
     """mrkdwn control characters: &, <, > (so '<!channel>' in user text is never a broadcast)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis: a list that a request repeats
+    5,000 times (families, exclusions) reads as its start and "…" instead of breaking Slack's limits."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 def _bold(text: str) -> str:
@@ -61,11 +74,11 @@ class Message:
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
 
 
 def _context(texts: list[str]) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts[:10]]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(t, MAX_CONTEXT_TEXT)} for t in texts[:10]]}
 
 
 def _sections(text: str) -> list[dict]:
@@ -144,7 +157,7 @@ class SlackViews:
         ranking_text = [self._table_fallback(picks)] if picks else []
         blocks = _fit(head, ranking_table, body, tail)
         fallback = _fit(head, ranking_text, body, tail)
-        return Message(escape(str(self.words.fallback(plan))), blocks, fallback)
+        return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback)
 
     def _header(self, plan: Plan) -> str:
         return str(self.words.header(plan))[:MAX_HEADER]
@@ -153,8 +166,8 @@ class SlackViews:
         """A short reply that says what was wrong, what was understood, and examples that work."""
         understood = {k: escape(str(v)) for k, v in self.views.understood(exc).items()}
         suggestions = [escape(s) for s in exc.suggestions]
-        text = str(self.words.error(escape(self.views.error(exc)), understood, suggestions)).strip()
-        return Message(text, [_section(text[:MAX_SECTION])])
+        text = clip(str(self.words.error(escape(self.views.error(exc)), understood, suggestions)).strip(), MAX_SECTION)
+        return Message(text, [_section(text)])
 
     def help(self) -> Message:
         return Message(str(self.words.help_text()), [_section(str(self.words.help()))])
@@ -199,15 +212,29 @@ def button_value(request: Request, change: dict, more: bool = False) -> str | No
 
 
 def _fit(head: list[dict], ranking: list[dict], body: list[dict], tail: list[dict]) -> list[dict]:
-    """Drop trailing explanation sections until the message is within the block and text budgets."""
+    """Drop trailing explanation sections until the message is within the block and text budgets; if the
+    fixed parts alone are over (a request that repeats a list thousands of times), clip their longest texts."""
     body = list(body)
     while True:
         blocks = head + ranking + body + tail
-        if len(blocks) <= MAX_BLOCKS and text_length(blocks) <= MAX_TEXT:
+        excess = text_length(blocks) - MAX_TEXT
+        if len(blocks) <= MAX_BLOCKS and excess <= 0:
             return blocks
-        if not body:
+        if body:
+            body.pop()
+        elif len(blocks) > MAX_BLOCKS or not _shorten_longest(head + tail, excess):
             raise BlockLimitError("the answer's fixed parts exceed Slack's limits")
-        body.pop()
+
+
+def _shorten_longest(blocks: list[dict], excess: int) -> bool:
+    """Clip the longest section or note text by `excess` characters (not below MIN_CLIPPED); False if none can be."""
+    texts = [b["text"] for b in blocks if b["type"] == "section"]
+    texts += [e for b in blocks if b["type"] == "context" for e in b["elements"]]
+    longest = max(texts, key=lambda t: len(t["text"]), default=None)
+    if longest is None or len(longest["text"]) <= MIN_CLIPPED:
+        return False
+    longest["text"] = clip(longest["text"], max(MIN_CLIPPED, len(longest["text"]) - excess))
+    return True
 
 
 # --- limits ------------------------------------------------------------------------------------

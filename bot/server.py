@@ -12,8 +12,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,11 +22,13 @@ from starlette.routing import Route
 
 from bot.answer import Answerer
 from bot.blocks import SlackViews
+from bot.http_guard import Refused, SlackGate, refusal, to_bolt
 from bot.metrics import Metrics
 from bot.release import release_digest
 from bot.render import Views
 from bot.settings import Settings
 from bot.slack_app import SlackBot, build_slack_app
+from bot.slack_web import build_web_client
 from bot.state import BotState
 from bot.store import MemoryStore, Store, build_store
 from engine.catalog.loader import Catalog, load_catalog
@@ -36,6 +39,10 @@ log = logging.getLogger("headroom.server")
 
 class MissingSettings(RuntimeError):
     """The environment lacks what serving needs; the message says which variables."""
+
+
+class RefusedCredentials(MissingSettings):
+    """Slack refused a token: retrying cannot help, so `headroom serve` says which one and exits 2."""
 
 
 def require_slack_credentials(settings: Settings, socket_mode: bool = False) -> None:
@@ -69,7 +76,7 @@ def build_components(settings: Settings, store: Store | None = None) -> Componen
         settings.redis_url,
         settings.redis_timeout_s,
         settings.redis_retry_after_s,
-        on_error=lambda operation: metrics.redis_errors.labels(operation).inc(),
+        on_error=metrics.redis_error,
     )
     state = BotState(store, settings)
     release = release_digest()
@@ -83,10 +90,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings()
     require_slack_credentials(settings)
     parts = build_components(settings, store)
-    handler = AsyncSlackRequestHandler(parts.slack_app)
+    gate = SlackGate(settings.secret("slack_signing_secret") or "")
+    queue = parts.bot.queue
 
     async def events(request: Request) -> Response:
-        return await handler.handle(request)
+        queue.arrived()  # answers wait while requests keep coming: acknowledgements first
+        try:
+            body = await gate.admit(request)
+        except Refused as refused:
+            return refusal(parts.metrics, refused)
+        if parts.bot.outside_bolt(body):
+            return Response(status_code=200)
+        return await to_bolt(parts.slack_app, body, request)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -116,12 +131,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         gc.set_threshold(50_000, 50, 100)
         log.info("headroom ready: %d models, %d instance types", len(catalog.models), len(catalog.instances))
         yield
-        # uvicorn has stopped taking requests and waited for open ones; acked answers may still be running
-        pending = parts.bot.inflight.count
+        # uvicorn has stopped taking requests and waited for open ones; acked answers may still be queued
+        pending = parts.bot.inflight.count  # each request once, however often Slack delivered it
         if pending:
-            log.info("shutting down: finishing %d answers in flight", pending)
+            log.info("shutting down: finishing %d %s in flight", pending, "answer" if pending == 1 else "answers")
         if not await parts.bot.inflight.drain(settings.shutdown_grace_s):
             log.warning("shutdown grace ran out with %d answers in flight", parts.bot.inflight.count)
+        await queue.close()
         await client.session.close()
         await parts.store.close()
 
@@ -141,8 +157,32 @@ async def run_socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     require_slack_credentials(settings, socket_mode=True)
+    await check_tokens(build_web_client(settings, Metrics()), settings)
     parts = build_components(settings)
     await AsyncSocketModeHandler(parts.slack_app, settings.secret("slack_app_token")).start_async()
+
+
+#: Web API errors that mean the token itself is wrong: no retry can fix them
+BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                       "not_allowed_token_type", "missing_scope"})  # fmt: skip
+
+
+async def check_tokens(client: AsyncWebClient, settings: Settings) -> None:
+    """Ask Slack once whether both tokens work before opening the socket (Slack's client would retry a
+    refused app token forever, a traceback a time); a refusal is a `RefusedCredentials` naming the variable."""
+    app_token = settings.secret("slack_app_token") or ""
+    checks = (("SLACK_BOT_TOKEN", client.auth_test), ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=app_token)))  # fmt: skip
+    for variable, call in checks:
+        try:
+            await call()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not reach Slack to check %s (%s); starting anyway", variable, type(exc).__name__)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in BAD_TOKEN:
+                raise RefusedCredentials(f"Slack refused {variable} ({error}): check the token in the app's settings "
+                                         "(Socket Mode needs an app-level token, xapp-…, with connections:write)") from None  # fmt: skip
+            log.warning("Slack answered %s for %s; starting anyway", error[:64], variable)
 
 
 def asgi() -> Starlette:

@@ -24,9 +24,11 @@ class Settings(BaseSettings):
     redis_timeout_s: float = 0.5
     redis_retry_after_s: float = 1.0
     slack_max_retries: int = 3
+    slack_timeout_s: float = 30.0  # per Web API call; one that times out is tried once more
     shutdown_grace_s: float = 25.0
-    max_answers_in_flight: int = 16  # per process; more waits briefly before the acknowledgement
-    backpressure_wait_s: float = 0.05
+    max_answers_in_flight: int = 8  # answers worked on at once per process; acknowledgements never wait for them
+    answer_quiet_s: float = 0.05  # answers start once no request has arrived for this long...
+    answer_max_defer_s: float = 2.0  # ...or once they have waited this long, whatever keeps arriving
     log_level: str = "INFO"
 
     def secret(self, name: str) -> str | None:

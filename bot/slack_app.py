@@ -1,304 +1,307 @@
-"""The Slack surfaces on Bolt (async): mentions, DMs, thread follow-ups, /headroom, buttons, App Home.
+"""The Slack surfaces on Bolt (async): mentions, DMs, thread follow-ups, App Home, workspace events.
 
-Listeners only translate: Slack payload -> text and thread -> Answerer -> chat.postMessage.
-Every listener acknowledges and hands the answer to a background task (tracked, so shutdown
-waits for it), so slow work never delays Slack's 3-second deadline.
+Listeners only translate and acknowledge: they drop what is not for headroom (hidden message
+subtypes, bots, channel chatter) on the spot, and queue the rest as a `Job` (bot/answer_queue.py),
+so an acknowledgement never waits for answer work. Each job runs inside `_guarded`, the bot's
+error boundary: the user gets exactly one reply, whatever fails. Slash commands and buttons
+live in bot/slack_interactive.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answerer, Outcome
+from bot.answer_queue import AnswerQueue, Job, ReplyTarget
 from bot.blocks import Message
 from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
+from bot.posting import Poster
 from bot.settings import Settings
-from bot.slack_web import InFlight, build_web_client
+from bot.slack_web import build_web_client
 from bot.state import BotState
 from engine.errors import HeadroomError
-from engine.request import Request
 from engine.service import Memory
 
 log = logging.getLogger("headroom.slack")
 
-_PRIVATE = re.compile(r"(?:^|\s)(?:--private|just me|only me|private)(?=\s|$)", re.IGNORECASE)
-_SKIP_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave"}
+#: message subtypes a person typed (a thread reply also sent to the channel, a file with a comment);
+#: everything else -- edits, deletions, joins, `message_replied`, `tombstone`, `assistant_app_thread`,
+#: `ekm_access_denied`, bots -- is not a question and gets nothing
+_ANSWERED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+_USER_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+_SLACK_ID = re.compile(r"[^A-Za-z0-9]")
 DM_ROOT = "dm"
-Reply = Callable[[Message], Awaitable[object]]
+#: workspace events that end headroom's welcome there: its thread memory is forgotten
+FAREWELLS = ("app_uninstalled", "tokens_revoked")
+EVENTS = ("app_mention", "message", "app_home_opened", *FAREWELLS)
+
+
+def text_of(value: object) -> str:
+    """A payload field that should be text; anything else reads as empty."""
+    return value if isinstance(value, str) else ""
+
+
+def team_of(body: dict) -> str | None:
+    team = body.get("team")
+    return text_of(body.get("team_id")) or text_of(team.get("id") if isinstance(team, dict) else team) or None
+
+
+def safe_id(value: str | None) -> str:
+    """A Slack id for a log line: letters and digits only."""
+    return _SLACK_ID.sub("", value or "")[:32] or "-"
+
+
+def addressed_in_thread(text: str, bot_user: str | None) -> bool:
+    """A thread reply is said to headroom when it asks something ("?") and names no one else."""
+    others = [user for user in _USER_MENTION.findall(text) if user != bot_user]
+    return "?" in text and not others
 
 
 class SlackBot:
-    """Holds the answerer and state; `register` wires its handlers into a Bolt app."""
+    """Holds the answerer, state, queue and Web API client; `register` wires its handlers into a Bolt app.
 
-    def __init__(self, settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics) -> None:
+    Answers use the app's one client (pooled connections), not the per-request copy Bolt hands to
+    listeners: a queued job keeps only the few fields it needs."""
+
+    def __init__(
+        self, settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics, client: AsyncWebClient
+    ) -> None:
         self.settings = settings
         self.state = state
         self.answerer = answerer
         self.metrics = metrics
-        self.inflight = InFlight()
-        self._tasks: set[asyncio.Task] = set()
-        self._slots = asyncio.Semaphore(settings.max_answers_in_flight)
+        self.client = client
+        self.poster = Poster(metrics)
+        self.queue = AnswerQueue(
+            self._guarded, settings.max_answers_in_flight, settings.answer_quiet_s, settings.answer_max_defer_s
+        )
+        self.inflight = self.queue.inflight
 
-    # --- posting ------------------------------------------------------------------------------
+    # --- jobs, replies and the error boundary -----------------------------------------------------
 
-    async def post(self, client: AsyncWebClient, channel: str, message: Message, thread_ts: str | None) -> str | None:
-        """chat.postMessage; if Slack refuses the table block, send the same answer without it."""
-        kwargs: dict[str, Any] = {
-            "channel": channel,
-            "text": message.text,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
+    def enqueue(self, surface: str, key: str, request_id: str | None, work: Callable[[Job], Awaitable[None]],
+                replies: list[ReplyTarget] | None = None) -> None:  # fmt: skip
+        self.queue.submit(Job(surface, key, request_id or key, work, replies if replies is not None else []))
+
+    async def send(self, job: Job | None, target: ReplyTarget, message: Message) -> str | None:
+        """Post (with the posting ladder) to a channel or a response_url; the job counts as answered."""
+        if target.response_url:
+            await self.poster.respond(target.response_url, message, session=getattr(self.client, "session", None),
+                                      response_type=target.response_type, replace_original=target.replace_original)  # fmt: skip
+            ts = None
+        else:
+            ts = await self.poster.post(self.client, target.channel, message, target.thread_ts)
+        if job is not None:
+            job.replied = True
+        return ts
+
+    async def _guarded(self, job: Job) -> None:
+        """The bot's error boundary: an unexpected failure is logged with its traceback and a reference id,
+        and a user who has not had a reply yet gets one naming that reference -- never a second one."""
+        REQUEST_ID.set(job.request_id)
         try:
-            response = await client.chat_postMessage(blocks=message.blocks, **kwargs)
-        except SlackApiError as exc:
-            self.metrics.slack_errors.labels("chat.postMessage", str(exc.response.get("error"))).inc()
-            if exc.response.get("error") != "invalid_blocks" or not message.fallback_blocks:
-                raise
-            log.info("table block refused (%s); posting the fallback layout", exc.response.get("error"))
-            response = await client.chat_postMessage(blocks=message.fallback_blocks, **kwargs)
-        return response.get("ts")
+            await job.work(job)
+        except Exception as exc:  # noqa: BLE001 - the boundary: every failure is logged and answered
+            reference = job.request_id or uuid.uuid4().hex[:12]
+            self.metrics.count(job.surface, "failed")
+            log.error("answer failed (reference %s): %s", reference, describe(exc), exc_info=exc,
+                      extra={"reference": reference})  # fmt: skip
+            if job.replied:
+                return
+            for target in job.replies:
+                try:
+                    await self.send(
+                        None, target, self.answerer.error(HeadroomError("internal", reference=reference)).message
+                    )
+                except Exception as second:  # noqa: BLE001 - Slack itself may be what failed
+                    log.warning("could not tell the user about failure %s: %s", reference, describe(second))
+                else:
+                    return
 
-    async def _answer(
-        self, surface: str, client: AsyncWebClient, channel: str, user: str | None, text: str, thread_key: str,
-        reply_thread: str | None, known_thread: Memory | None = None,
-    ) -> None:  # fmt: skip
-        if not await self.state.allow(user):
-            self.metrics.requests.labels(surface, "rate_limited").inc()
-            await self.post(client, channel, self.answerer.error(HeadroomError("too_fast")).message, reply_thread)
-            return
-        thread = known_thread or await self.state.thread(channel, thread_key)
-        outcome = await self.answerer.respond(text, thread)
-        await self.post(client, channel, outcome.message, reply_thread)
-        await self._remember(channel, thread_key, outcome)
-        self.metrics.requests.labels(surface, outcome.kind).inc()
-        log.info("answered %s in %s", surface, channel, extra={"outcome": outcome.kind, "cached": outcome.cached})
+    async def limited(self, job: Job, surface: str, user: str | None, target: ReplyTarget) -> bool:
+        """Past the per-user limit: one 'asking faster' notice per minute, then silence."""
+        admission = await self.state.admit(user)
+        if admission == "ok":
+            return False
+        self.metrics.count(surface, "rate_limited")
+        if admission == "notice":
+            await self.send(job, target, self.answerer.error(HeadroomError("too_fast")).message)
+        return True
 
-    async def _first(self, surface: str, event_id: str | None, channel: str, ts: str) -> bool:
-        REQUEST_ID.set(event_id or f"{channel}:{ts}")
+    async def first(self, surface: str, event_id: str | None, channel: str | None, ts: str | None) -> bool:
         if await self.state.first_delivery(event_id, channel, ts):
             return True
         self.metrics.duplicates.inc()
-        self.metrics.requests.labels(surface, "duplicate").inc()
+        self.metrics.count(surface, "duplicate")
         return False
 
-    async def _remember(self, channel: str, thread_key: str, outcome: Outcome) -> None:
+    async def remember(self, team: str | None, channel: str, thread_key: str, outcome: Outcome) -> None:
         if outcome.memory is not None:
-            await self.state.save_thread(channel, thread_key, outcome.memory)
+            await self.state.save_thread(team, channel, thread_key, outcome.memory)
 
-    # --- listeners ----------------------------------------------------------------------------
+    # --- mentions, DMs and threads ----------------------------------------------------------------
 
-    async def on_mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
-        channel, thread_ts = event.get("channel", ""), event.get("thread_ts") or event.get("ts")
-        await self._spawn("mention", self._mention(event, body, client), self._poster(client, channel, thread_ts))
+    async def on_event(self, event: dict, body: dict, context: dict) -> None:
+        kind = event.get("type")
+        if kind == "app_mention":
+            await self.on_mention(event, body)
+        elif kind == "message":
+            await self.on_message(event, body, context)
+        elif kind == "app_home_opened":
+            await self.on_home(event, body)
+        elif kind in FAREWELLS:
+            await self.on_farewell(event, body)
 
-    def _poster(self, client: AsyncWebClient, channel: str, thread_ts: str | None) -> Reply:
-        async def reply(message: Message) -> None:
-            await self.post(client, channel, message, thread_ts)
-
-        return reply
-
-    async def _mention(self, event: dict, body: dict, client: AsyncWebClient) -> None:
-        channel, ts = event["channel"], event["ts"]
-        if not await self._first("mention", body.get("event_id"), channel, ts):
-            return
-        thread_ts = event.get("thread_ts") or ts
-        await self._answer("mention", client, channel, event.get("user"), event.get("text", ""), thread_ts, thread_ts)
-
-    async def on_message(self, event: dict, body: dict, client: AsyncWebClient, context: dict) -> None:
-        # a failure is answered only where headroom would have answered: DMs and its own threads (known
-        # once the message is accepted; _message sets `accepted`), never arbitrary channel chatter
-        accepted: list[Reply] = []
-        await self._spawn("message", self._message(event, body, client, context.get("bot_user_id"), accepted), accepted)
-
-    async def _message(
-        self, event: dict, body: dict, client: AsyncWebClient, bot_user: str | None, accepted: list[Reply]
-    ) -> None:
-        if event.get("subtype") in _SKIP_SUBTYPES or event.get("bot_id"):
-            return
-        channel, ts, text = event.get("channel"), event.get("ts"), event.get("text", "")
+    async def on_mention(self, event: dict, body: dict) -> None:
+        channel, ts = text_of(event.get("channel")), text_of(event.get("ts"))
         if not channel or not ts:
             return
+        event_id, team = text_of(body.get("event_id")) or None, team_of(body)
+        thread_ts = text_of(event.get("thread_ts")) or ts
+
+        async def work(job: Job) -> None:
+            if await self.first("mention", event_id, channel, ts):
+                await self._answer(job, "mention", team, event, thread_ts, ReplyTarget(channel, thread_ts))
+
+        key = f"{channel}:{ts}"  # a mention is always headroom's: a failure is answered in its thread
+        self.enqueue("mention", key, event_id or key, work, [ReplyTarget(channel, thread_ts)])
+
+    async def on_message(self, event: dict, body: dict, context: dict) -> None:
+        if event.get("bot_id") or event.get("subtype") not in _ANSWERED_SUBTYPES:
+            return
+        channel, ts, text = text_of(event.get("channel")), text_of(event.get("ts")), text_of(event.get("text"))
+        if not channel or not ts or not text.strip():
+            return  # a file without words, an empty message: nothing to answer
+        bot_user = context.get("bot_user_id")
         is_dm = event.get("channel_type") == "im"
         if not is_dm and bot_user and f"<@{bot_user}>" in text:
             return  # the app_mention listener answers this one
-        thread_ts = event.get("thread_ts")
-        if is_dm:
-            thread_key, reply_thread, thread = thread_ts or DM_ROOT, thread_ts, None
-        else:
-            if not thread_ts:
-                return  # top-level channel chatter is not for us
-            thread = await self.state.thread(channel, thread_ts)
-            if thread is None:
-                return  # a thread headroom has not answered: stay silent
-            thread_key, reply_thread = thread_ts, thread_ts
-        surface = "dm" if is_dm else "thread"
-        if not await self._first(surface, body.get("event_id"), channel, ts):
+        thread_ts = text_of(event.get("thread_ts")) or None
+        if not is_dm and not thread_ts:
+            return  # top-level channel chatter is not for us
+        surface, event_id, team = "dm" if is_dm else "thread", text_of(body.get("event_id")) or None, team_of(body)
+
+        async def work(job: Job) -> None:
+            thread = None
+            if not is_dm:
+                thread = await self.state.thread(team, channel, thread_ts or "")
+                if thread is None:
+                    return  # a thread headroom has not answered: stay silent
+            if not await self.first(surface, event_id, channel, ts):
+                return
+            target = ReplyTarget(channel, thread_ts)
+            job.replies.append(target)  # a failure is answered only where headroom answers: DMs and its threads
+            addressed = is_dm or addressed_in_thread(text, bot_user)
+            await self._answer(job, surface, team, event, thread_ts or DM_ROOT, target, thread, addressed)
+
+        key = f"{channel}:{ts}"
+        self.enqueue(surface, key, event_id or key, work)
+
+    async def _answer(
+        self, job: Job, surface: str, team: str | None, event: dict, thread_key: str, target: ReplyTarget,
+        known_thread: Memory | None = None, addressed: bool = True,
+    ) -> None:  # fmt: skip
+        channel, user, text = text_of(event.get("channel")), text_of(event.get("user")), text_of(event.get("text"))
+        thread = known_thread or await self.state.thread(team, channel, thread_key)
+        intent = self.answerer.understand(text, thread, addressed)
+        if intent.kind == "chatter":  # said in the thread, not to headroom: stay out of it
+            self.metrics.count(surface, "chatter")
             return
-        accepted.append(self._poster(client, channel, reply_thread))
-        await self._answer(surface, client, channel, event.get("user"), text, thread_key, reply_thread, thread)
-
-    async def _spawn(
-        self, surface: str, work: Coroutine[Any, Any, None], reply: Reply | list[Reply] | None
-    ) -> None:
-        """Run the answer after the acknowledgement has gone back; shutdown waits for it.
-
-        At most `max_answers_in_flight` answers run at once per process: past that, the
-        acknowledgement waits briefly (`backpressure_wait_s`, 50 ms) for a slot, so a burst
-        slows intake a little instead of piling up answers that would all arrive late.
-        Whatever goes wrong inside, the user still gets a reply (see `_guarded`).
-        """
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.settings.backpressure_wait_s)
-            slotted = True
-        except TimeoutError:
-            slotted = False  # never hold Slack's acknowledgement hostage: run over the limit
-        self.inflight.__enter__()
-        task = asyncio.create_task(self._guarded(surface, work, reply))
-        self._tasks.add(task)
-
-        def finished(done: asyncio.Task) -> None:
-            self._tasks.discard(done)
-            self.inflight.__exit__()
-            if slotted:
-                self._slots.release()
-
-        task.add_done_callback(finished)
-
-    async def _guarded(self, surface: str, work: Coroutine[Any, Any, None], reply: Reply | list[Reply] | None) -> None:
-        """The bot's error boundary: an unexpected failure is logged with its traceback and a reference id,
-        and the user gets a short reply naming that reference instead of silence."""
-        try:
-            await work
-        except Exception:  # noqa: BLE001 - the boundary: every failure is logged and answered
-            reference = REQUEST_ID.get() or uuid.uuid4().hex[:12]
-            REQUEST_ID.set(reference)
-            self.metrics.requests.labels(surface, "failed").inc()
-            log.exception("answer failed (reference %s)", reference, extra={"reference": reference})
-            replies = reply if isinstance(reply, list) else [reply] if reply else []
-            for send in replies:
-                try:
-                    await send(self.answerer.error(HeadroomError("internal", reference=reference)).message)
-                except Exception:  # noqa: BLE001 - Slack itself may be what failed
-                    log.exception("could not tell the user about failure %s", reference)
-
-    async def on_command(self, ack, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
-        await ack()
-        REQUEST_ID.set(command.get("trigger_id"))
-
-        async def reply(message: Message) -> None:
-            await respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
-
-        await self._spawn("command", self._command(command, respond, client), reply)
-
-    async def _command(self, command: dict, respond, client: AsyncWebClient) -> None:  # noqa: ANN001
-        text = command.get("text", "")
-        private = bool(_PRIVATE.search(text))
-        text = _PRIVATE.sub(" ", text).strip()
-        channel, user = command.get("channel_id", ""), command.get("user_id")
-        if not await self.state.allow(user):
-            self.metrics.requests.labels("command", "rate_limited").inc()
-            await respond(response_type="ephemeral", text=self.answerer.error(HeadroomError("too_fast")).message.text)
+        if await self.limited(job, surface, user or None, target):
             return
-        outcome = await self.answerer.respond(text, None)
-        self.metrics.requests.labels("command", outcome.kind).inc()
-        message = outcome.message
-        if private or outcome.kind != "answer":
-            await respond(response_type="ephemeral", text=message.text, blocks=message.blocks)
+        outcome = await self.answerer.reply(intent, thread)
+        await self.send(job, target, outcome.message)
+        await self.remember(team, channel, thread_key, outcome)
+        self.metrics.count(surface, outcome.kind)
+        log.info(
+            "answered %s in %s", surface, safe_id(channel), extra={"outcome": outcome.kind, "cached": outcome.cached}
+        )
+
+    # --- App Home and workspace events ------------------------------------------------------------
+
+    async def on_home(self, event: dict, body: dict) -> None:
+        user = text_of(event.get("user"))
+        if event.get("tab", "home") != "home" or not user:
             return
-        try:
-            ts = await self.post(client, channel, message, None)
-        except SlackApiError as exc:
-            if exc.response.get("error") not in {"not_in_channel", "channel_not_found"}:
-                raise
-            await respond(response_type="in_channel", text=message.text, blocks=message.blocks)
-            return
-        if ts:
-            await self._remember(channel, ts, outcome)
 
-    async def on_button(self, ack, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
-        await ack()
-        REQUEST_ID.set(action.get("action_ts"))
+        async def work(job: Job) -> None:
+            if not await self.state.first_delivery(text_of(body.get("event_id")) or None, None, None):
+                return
+            await self.client.views_publish(user_id=user, view=self.answerer.slack.home(self.answerer.catalog))
+            self.metrics.count("home", "answer")
 
-        async def reply(message: Message) -> None:
-            await respond(response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks)
+        event_id = text_of(body.get("event_id"))
+        self.enqueue("home", f"home:{user}:{event_id}", event_id or None, work)
 
-        await self._spawn("button", self._button(body, action, client, respond), reply)
+    async def on_farewell(self, event: dict, body: dict) -> None:
+        """Uninstalled, or its tokens revoked: forget the workspace's threads (and say so in the log)."""
+        team, kind = team_of(body), text_of(event.get("type"))
 
-    async def _button(self, body: dict, action: dict, client: AsyncWebClient, respond) -> None:  # noqa: ANN001
-        try:
-            value = json.loads(action.get("value", ""))
-            request = Request.model_validate(value["r"])
-        except (ValueError, KeyError, TypeError, ValidationError):
-            expired = self.answerer.error(HeadroomError("button_expired")).message
-            await respond(response_type="ephemeral", replace_original=False, text=expired.text)
-            return
-        container = body.get("container", {})
-        channel = container.get("channel_id") or body.get("channel", {}).get("id")
-        thread_ts = container.get("thread_ts") or container.get("message_ts")
-        previous = await self.state.thread(channel, thread_ts) if channel and thread_ts else None
-        outcome = await self.answerer.replan(request, previous, more=bool(value.get("more")))
-        self.metrics.requests.labels("button", outcome.kind).inc()
-        if container.get("is_ephemeral") or not channel:
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=outcome.message.text,
-                blocks=outcome.message.blocks,
-            )
-            return
-        await self.post(client, channel, outcome.message, thread_ts)
-        await self._remember(channel, thread_ts, outcome)
+        async def work(job: Job) -> None:
+            forgotten = await self.state.forget_team(team)
+            log.warning("Slack sent %s for workspace %s: forgot its %d threads", kind, safe_id(team), forgotten)
+            self.metrics.count("event", "ignored")
 
-    async def on_home(self, event: dict, client: AsyncWebClient) -> None:
-        await self._spawn("home", self._home(event, client), None)
+        self.enqueue("event", f"{kind}:{team}", text_of(body.get("event_id")) or None, work)
 
-    async def _home(self, event: dict, client: AsyncWebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        await client.views_publish(user_id=event["user"], view=self.answerer.slack.home(self.answerer.catalog))
-        self.metrics.requests.labels("home", "answer").inc()
+    def outside_bolt(self, body: dict[str, Any]) -> bool:
+        """Deliveries Bolt has no listener shape for (`app_rate_limited` is not an event_callback):
+        handled here, True when answered."""
+        if body.get("type") != "app_rate_limited":
+            return False
+        log.warning("Slack is holding back events for workspace %s (over 30,000 an hour)", safe_id(team_of(body)))
+        self.metrics.count("event", "rate_limited")
+        return True
 
     def register(self, app: AsyncApp) -> AsyncApp:
-        app.event("app_mention")(self.on_mention)
-        app.event("message")(self.on_message)
-        app.event("app_home_opened")(self.on_home)
-        app.command("/headroom")(self.on_command)
-        app.action(re.compile(r"^replan_"))(self.on_button)
+        from bot.slack_interactive import Interactive
+
+        interactive = Interactive(self)
+        # three listeners, the busiest first: Bolt tries each listener's matcher in turn, and each
+        # try costs tens of microseconds of the acknowledgement
+        app.command("/headroom")(interactive.on_command)
+        app.action(re.compile(r"^replan_"))(interactive.on_button)
+        app.event(re.compile(f"^(?:{'|'.join(EVENTS)})$"))(self.on_event)
 
         @app.error
         async def on_error(error: Exception, body: dict) -> None:
-            kind = body.get("event", {}).get("type") or body.get("type") or body.get("command")
-            self.metrics.requests.labels(str(kind), "failed").inc()
-            log.error("listener failed for %s: %s", kind, error, exc_info=error)
+            # a signed request whose listener failed before queueing: labels from fixed sets, no body in the log
+            surface = "command" if "command" in body else "button" if body.get("type") == "block_actions" else "event"
+            self.metrics.count(surface, "failed")
+            log.error("listener failed for a %s: %s", surface, describe(error), exc_info=error)
 
         return app
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one clear line, also when it has no message (a timeout's str() is empty)."""
+    if isinstance(exc, TimeoutError):
+        return f"{type(exc).__name__}: a Slack or Redis call did not answer in time"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def build_slack_app(
     settings: Settings, state: BotState, answerer: Answerer, metrics: Metrics
 ) -> tuple[AsyncApp, SlackBot]:
+    client = build_web_client(settings, metrics)
     app = AsyncApp(
-        client=build_web_client(settings, metrics),
+        client=client,
         signing_secret=settings.secret("slack_signing_secret"),
-        # every listener acks and hands its work to a background task, so Bolt can answer the
-        # HTTP request as soon as the listener returns (no 10 ms ack polling)
+        # bot/http_guard.py verifies each request's signature over its raw bytes before Bolt sees it
+        # (Socket Mode requests are not signed); Bolt gets the verified payload re-encoded
+        request_verification_enabled=False,
+        # every listener acks and queues its work, so Bolt can answer the HTTP request as soon as the
+        # listener returns (no 10 ms ack polling)
         process_before_response=True,
     )
-    bot = SlackBot(settings, state, answerer, metrics)
+    bot = SlackBot(settings, state, answerer, metrics, client)
     bot.register(app)
     return app, bot

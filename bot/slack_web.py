@@ -1,10 +1,11 @@
-"""The Slack Web API client (retrying rate limits and server errors, counting retries) and in-flight tracking."""
+"""The Slack Web API client: retrying rate limits, server errors, dropped connections and timeouts, counting retries."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from urllib.parse import urlparse
 
+from aiohttp import ClientOSError, ServerConnectionError, ServerDisconnectedError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -15,13 +16,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.metrics import Metrics
 from bot.settings import Settings
 
+log = logging.getLogger("headroom.slack")
 
-def _counted(handler_class: type, reason: str, metrics: Metrics, **kwargs):  # noqa: ANN003, ANN202
+
+def _counted(handler_class: type, reason: str, metrics: Metrics, timeout_s: float = 0.0, **kwargs):  # noqa: ANN003, ANN202
     """A slack_sdk retry handler that also counts its retries."""
 
     class Counted(handler_class):  # type: ignore[misc, valid-type]
         async def prepare_for_next_attempt_async(self, **kw):  # noqa: ANN003, ANN202
-            metrics.slack_retries.labels(reason).inc()
+            metrics.retry(reason)
+            if reason == "timeout":  # a slow Slack is worth one clear line: which call, how long, what next
+                request = kw.get("request")
+                method = urlparse(getattr(request, "url", "")).path.rsplit("/", 1)[-1] or "a call"
+                log.warning("Slack did not answer %s within %.0f s; trying once more", method, timeout_s)
             return await super().prepare_for_next_attempt_async(**kw)
 
     return Counted(**kwargs)
@@ -36,38 +43,29 @@ def build_web_client(settings: Settings, metrics: Metrics) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
+        timeout=int(settings.slack_timeout_s) or 1,
         logger=api_logger,
         retry_handlers=[
-            _counted(AsyncConnectionErrorRetryHandler, "connection", metrics, max_retry_count=2),
+            # a call slower than the client's timeout: once more (Slack may be having a slow moment);
+            # first, because aiohttp's timeouts are also connection errors
+            _counted(
+                AsyncConnectionErrorRetryHandler,
+                "timeout",
+                metrics,
+                timeout_s=settings.slack_timeout_s,
+                max_retry_count=1,
+                error_types=[TimeoutError],
+            ),
+            _counted(
+                AsyncConnectionErrorRetryHandler,
+                "connection",
+                metrics,
+                max_retry_count=2,
+                error_types=[ServerConnectionError, ServerDisconnectedError, ClientOSError],
+            ),
             _counted(
                 AsyncRateLimitErrorRetryHandler, "rate_limited", metrics, max_retry_count=settings.slack_max_retries
             ),
             _counted(AsyncServerErrorRetryHandler, "server_error", metrics, max_retry_count=2),
         ],
     )
-
-
-class InFlight:
-    """Counts answers being worked on, so shutdown can wait for them (Slack won't resend an acked event)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def __enter__(self) -> InFlight:
-        self.count += 1
-        self._idle.clear()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def drain(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -33,6 +35,15 @@ def memory_from_json(raw: str) -> Memory | None:
         return None
 
 
+Admission = Literal["ok", "notice", "silent"]
+_KEY_PART = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _part(value: str | None) -> str:
+    """A Slack id as a key segment: no separators or glob characters, whatever a payload carries."""
+    return _KEY_PART.sub("_", value or "")[:64] or "_"
+
+
 class BotState:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -43,20 +54,29 @@ class BotState:
     async def first_delivery(self, event_id: str | None, channel: str | None, ts: str | None) -> bool:
         """True once per event id AND once per message: retries and app_mention + message give one answer."""
         ttl = self.settings.dedupe_ttl_s
-        if event_id and not await self.store.set_nx(f"evt:{event_id}", "1", ttl):
+        if event_id and not await self.store.set_nx(f"evt:{_part(event_id)}", "1", ttl):
             return False
-        if channel and ts and not await self.store.set_nx(f"msg:{channel}:{ts}", "1", ttl):
+        if channel and ts and not await self.store.set_nx(f"msg:{_part(channel)}:{_part(ts)}", "1", ttl):
             return False
         return True
 
+    async def first_time(self, kind: str, *identity: str | None) -> bool:
+        """True once per (kind, identity) within the de-duplication TTL (longer than Slack's 5-minute
+        signature window): a replayed slash command or button click is answered once."""
+        digest = hashlib.sha256("\x1f".join(part or "" for part in identity).encode()).hexdigest()[:32]
+        return await self.store.set_nx(f"{kind}:{digest}", "1", self.settings.dedupe_ttl_s)
+
     # --- rate limit -------------------------------------------------------------------
 
-    async def allow(self, user: str | None) -> bool:
+    async def admit(self, user: str | None) -> Admission:
+        """ "ok" within the per-minute limit; past it, "notice" exactly once per user and minute (one
+        'asking faster' reply), then "silent": what the bot posts stays bounded whatever is sent."""
         if not user:
-            return True
+            return "ok"
         minute = int(time.time() // 60)
-        count = await self.store.incr(f"rate:{user}:{minute}", 120)
-        return count <= self.settings.rate_limit_per_minute
+        count = await self.store.incr(f"rate:{_part(user)}:{minute}", 120)
+        limit = self.settings.rate_limit_per_minute
+        return "ok" if count <= limit else "notice" if count == limit + 1 else "silent"
 
     # --- answer cache -----------------------------------------------------------------
 
@@ -81,11 +101,20 @@ class BotState:
         await self.store.set(key, json.dumps(answer), self.settings.answer_cache_ttl_s)
 
     # --- threads ----------------------------------------------------------------------
+    # keys are per workspace (`thread:{team}:{channel}:{ts}`), so uninstalling forgets a workspace's
+    # threads with one prefix delete; threads saved before keys had the team are still read
 
-    async def thread(self, channel: str, thread_ts: str) -> Memory | None:
-        raw = await self.store.get(f"thread:{channel}:{thread_ts}")
+    async def thread(self, team: str | None, channel: str, thread_ts: str) -> Memory | None:
+        raw = await self.store.get(f"thread:{_part(team)}:{_part(channel)}:{_part(thread_ts)}")
+        if raw is None:
+            raw = await self.store.get(f"thread:{channel}:{thread_ts}")  # legacy key, gone after thread_ttl_days
         return memory_from_json(raw) if raw else None
 
-    async def save_thread(self, channel: str, thread_ts: str, memory: Memory) -> None:
+    async def save_thread(self, team: str | None, channel: str, thread_ts: str, memory: Memory) -> None:
         """Memory() after 'start over': the thread is still headroom's, and its next message is a new question."""
-        await self.store.set(f"thread:{channel}:{thread_ts}", memory_to_json(memory), self.settings.thread_ttl_days * 86400)
+        key = f"thread:{_part(team)}:{_part(channel)}:{_part(thread_ts)}"
+        await self.store.set(key, memory_to_json(memory), self.settings.thread_ttl_days * 86400)
+
+    async def forget_team(self, team: str | None) -> int:
+        """Everything headroom remembers about a workspace's conversations (on uninstall or revoked tokens)."""
+        return await self.store.delete_prefix(f"thread:{_part(team)}:")

@@ -2,7 +2,9 @@
 
 Values are strings (JSON, written by bot/state.py); keys are built there too. The
 resilient wrapper keeps the bot answering when Redis is down: it falls back to the
-in-process store, logs one warning per outage, and goes back to Redis when it answers.
+in-process store, logs one warning per outage (and one "redis is back" when it answers
+again), and keeps its own memory of first deliveries authoritative: a Slack retry that
+arrives after Redis restarted empty is still recognised by the process that saw the first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Store(Protocol):
     async def set(self, key: str, value: str, ttl_s: int) -> None: ...
     async def set_nx(self, key: str, value: str, ttl_s: int) -> bool: ...
     async def incr(self, key: str, ttl_s: int) -> int: ...
+    async def delete_prefix(self, prefix: str) -> int: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -67,6 +70,12 @@ class MemoryStore:
             self._data[key] = (str(value), self._data[key][1])
         return value
 
+    async def delete_prefix(self, prefix: str) -> int:
+        doomed = [key for key in self._data if key.startswith(prefix)]
+        for key in doomed:
+            del self._data[key]
+        return len(doomed)
+
     async def ping(self) -> bool:
         return True
 
@@ -101,6 +110,18 @@ class RedisStore:
             await self._redis.expire(self._prefix + key, ttl_s)
         return value
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """SCAN (never KEYS: it would block Redis) and UNLINK in batches; `prefix` holds no glob characters."""
+        deleted, batch = 0, []
+        async for key in self._redis.scan_iter(match=self._prefix + prefix + "*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += int(await self._redis.unlink(*batch))
+                batch = []
+        if batch:
+            deleted += int(await self._redis.unlink(*batch))
+        return deleted
+
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 
@@ -109,7 +130,7 @@ class RedisStore:
 
 
 class ResilientStore:
-    """Redis first; on any Redis error, the local store (and a warning), retried after a pause."""
+    """Redis first; on any Redis error, the local store (and one warning per outage), retried after a pause."""
 
     def __init__(
         self,
@@ -123,6 +144,7 @@ class ResilientStore:
         self.local = local or MemoryStore()
         self._retry_after_s = retry_after_s
         self._down_until = 0.0
+        self._down = False  # in an outage: from the first failure to the first success after it
         self.outages = 0
 
     @property
@@ -132,10 +154,17 @@ class ResilientStore:
     def _failed(self, operation: str, exc: Exception) -> None:
         if self.on_error:
             self.on_error(operation)
-        if not self.degraded:
+        if not self._down:
+            self._down = True
             self.outages += 1
             log.warning("redis unavailable (%s: %s); answering from the local store", operation, type(exc).__name__)
         self._down_until = time.monotonic() + self._retry_after_s
+
+    def _succeeded(self) -> None:
+        self._down_until = 0.0
+        if self._down:
+            self._down = False
+            log.info("redis is back")
 
     async def _try(self, operation: str, call):  # noqa: ANN001, ANN202 - thin dispatch helper
         if self.degraded:
@@ -145,9 +174,7 @@ class ResilientStore:
         except Exception as exc:  # noqa: BLE001 - any Redis failure means: use the local store
             self._failed(operation, exc)
             return _FAILED
-        if self.outages and self._down_until:
-            log.info("redis is back")
-            self._down_until = 0.0
+        self._succeeded()
         return result
 
     async def get(self, key: str) -> str | None:
@@ -161,6 +188,11 @@ class ResilientStore:
         await self._try("set", lambda: self.primary.set(key, value, ttl_s))
 
     async def set_nx(self, key: str, value: str, ttl_s: int) -> bool:
+        """First time for `key`? This process's memory wins when it has seen the key: a Redis that
+        restarted empty (or a write that never reached it during an outage) must not make a
+        duplicate look new."""
+        if await self.local.get(key) is not None:
+            return False
         first = await self._try("set_nx", lambda: self.primary.set_nx(key, value, ttl_s))
         if first is _FAILED:
             return await self.local.set_nx(key, value, ttl_s)
@@ -171,13 +203,18 @@ class ResilientStore:
         value = await self._try("incr", lambda: self.primary.incr(key, ttl_s))
         return await self.local.incr(key, ttl_s) if value is _FAILED else int(value)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        local = await self.local.delete_prefix(prefix)
+        remote = await self._try("delete", lambda: self.primary.delete_prefix(prefix))
+        return local if remote is _FAILED else max(local, int(remote))
+
     async def ping(self) -> bool:
         try:
             ok = await self.primary.ping()
         except Exception as exc:  # noqa: BLE001
             self._failed("ping", exc)
             return False
-        self._down_until = 0.0
+        self._succeeded()
         return ok
 
     async def close(self) -> None:

@@ -5,12 +5,14 @@ Everything listens on 127.0.0.1 ports picked at random; nothing leaves the machi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -112,19 +114,25 @@ class Call:
     method: str
     payload: dict
     at: float
+    hook: str = ""  # for response_url calls: which one (the last part of its URL)
 
 
 @dataclass
 class FakeSlack:
-    """Records every Web API call; can answer 429 (Retry-After) or refuse table blocks on demand."""
+    """Records every Web API call; on demand answers 429 (Retry-After), refuses table blocks or every
+    block layout, fails a method N times with a given error and status, answers slowly, or makes a
+    response_url answer an error status. Injected failures are per method ("response_url" for hooks)."""
 
     calls: list[Call] = field(default_factory=list)
     rate_limit_next: int = 0
     reject_tables: bool = False
+    refuse_blocks: str | None = None  # an error for any chat.postMessage that carries blocks
     next_ts: int = 1_700_000_000
     block_errors: list[str] = field(default_factory=list)
     validate: bool = True  # check every message against Slack's limits (off only for load tests)
     not_in_channel: set[str] = field(default_factory=set)  # channels the bot was not invited to
+    failures: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # method -> (status, error) answers
+    delays: dict[str, list[float]] = field(default_factory=dict)  # method -> seconds before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def of(self, method: str, **match: str) -> list[Call]:
@@ -132,11 +140,40 @@ class FakeSlack:
             found = [c for c in self.calls if c.method == method]
         return [c for c in found if all(c.payload.get(k) == v for k, v in match.items())]
 
+    def fail(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
+        with self.lock:
+            self.failures.setdefault(method, []).extend([(status, error)] * times)
+
+    def slow(self, method: str, seconds: float, times: int = 1) -> None:
+        with self.lock:
+            self.delays.setdefault(method, []).extend([seconds] * times)
+
+    def reset(self) -> None:
+        """Forget injected behaviour (not the calls recorded)."""
+        with self.lock:
+            self.failures.clear()
+            self.delays.clear()
+            self.refuse_blocks, self.reject_tables, self.rate_limit_next = None, False, 0
+
+    def _injected(self, method: str) -> tuple[float, tuple[int, str] | None]:
+        with self.lock:
+            delays, failures = self.delays.get(method), self.failures.get(method)
+            return (delays.pop(0) if delays else 0.0), (failures.pop(0) if failures else None)
+
     def app(self) -> Starlette:
         async def api(request: Request):  # noqa: ANN202
             method = request.path_params["method"]
             payload = await _payload(request) if self.validate else await _light_payload(request)
+            delay, failure = self._injected(method)
+            if delay:
+                await asyncio.sleep(delay)  # the client has given up by now: this call never posted
+                with self.lock:
+                    self.calls.append(Call("slow:" + method, payload, time.monotonic()))
+                return JSONResponse({"ok": False, "error": "request_timeout"}, status_code=504)
             with self.lock:
+                if failure:
+                    self.calls.append(Call("refused:" + method, payload, time.monotonic()))
+                    return JSONResponse({"ok": False, "error": failure[1]}, status_code=failure[0])
                 if method == "chat.postMessage" and self.rate_limit_next > 0:
                     self.rate_limit_next -= 1
                     self.calls.append(Call("429:" + method, payload, time.monotonic()))
@@ -150,14 +187,20 @@ class FakeSlack:
 
         async def webhook(request: Request):  # noqa: ANN202 - response_url
             payload = await _payload(request)
+            _, failure = self._injected("response_url")
+            method, hook = "refused:response_url" if failure else "response_url", request.path_params["hook"]
             with self.lock:
-                self.calls.append(Call("response_url", payload, time.monotonic()))
+                self.calls.append(Call(method, payload, time.monotonic(), hook))
+            if failure:
+                return PlainTextResponse(failure[1], status_code=failure[0])
             return PlainTextResponse("ok")
 
         return Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"]),
                                  Route("/webhook/{hook}", webhook, methods=["POST"])])  # fmt: skip
 
     def _answer(self, method: str, payload: dict) -> dict:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": "ws://127.0.0.1:9/never"}
         if method == "auth.test":
             return {"ok": True, "user_id": "UHEADROOM", "bot_id": "BHEADROOM", "team_id": "T1", "user": "headroom",
                     "team": "test", "url": "https://test.slack.com/"}  # fmt: skip
@@ -169,6 +212,8 @@ class FakeSlack:
                 blocks = json.loads(blocks) if self.validate or self.reject_tables else []
             if self.reject_tables and any(b.get("type") == "table" for b in blocks):
                 return {"ok": False, "error": "invalid_blocks"}
+            if self.refuse_blocks and blocks:
+                return {"ok": False, "error": self.refuse_blocks}
             problem = _block_problem(blocks) if self.validate else None
             if problem:
                 self.block_errors.append(problem)
@@ -232,3 +277,63 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+# --- `headroom serve` as a process ----------------------------------------------------------------
+
+
+class ServeProcess:
+    """`python -m bot.cli serve` with its log in a file, and its memory read from /proc."""
+
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.log_path = Path(tempfile.mkstemp(prefix="headroom-serve-", suffix=".log")[1])
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))}
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            env=base | env, stdout=subprocess.DEVNULL, stderr=self._log,
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import httpx
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}: {self.logs()[-2000:]}")
+            try:
+                return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=timeout, interval=0.1)
+
+    def memory_kib(self, field: str) -> int:
+        """VmRSS (now) or VmHWM (peak since start or since `reset_peak`) of the server process."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def reset_peak(self) -> None:
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")  # Linux: VmHWM starts again from VmRSS
+
+    def log_size(self) -> int:
+        self._log.flush()
+        return self.log_path.stat().st_size
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=40)
+        self._log.close()
+        text = self.logs()
+        self.log_path.unlink(missing_ok=True)
+        return text

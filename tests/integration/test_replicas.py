@@ -108,16 +108,19 @@ def test_redis_outage_while_requests_flow_loses_and_duplicates_nothing(replicas,
     assert "headroom_redis_errors_total{operation=" in metrics
 
 
-def test_sigterm_lets_answers_in_flight_finish(redis_server, fake_slack) -> None:  # noqa: ANN001
+def test_sigterm_lets_answers_in_flight_finish_and_counts_each_once(redis_server, fake_slack) -> None:  # noqa: ANN001
     replica = Replica(redis_server.url, fake_slack)
     channel = unique_channel()
     fake_slack.rate_limit_next = 1  # the answer will wait ~1 s for Retry-After
     event = {"type": "app_mention", "user": "U1", "text": ASK, "ts": new_ts(), "channel": channel}
-    assert replica.bot.event(event).status_code == 200
+    assert replica.bot.event(event, event_id="EvSigterm" + channel).status_code == 200
+    # the same mention again: Slack's retry, and its twin `message` event -- still one answer in flight
+    replica.bot.event(event, event_id="EvSigterm" + channel, headers={"X-Slack-Retry-Num": "1"})
+    replica.bot.event({**event, "type": "message", "channel_type": "channel"}, event_id="EvSigtermTwin" + channel)
     time.sleep(0.3)
     logs = replica.stop()
     # uvicorn shuts down gracefully, then re-raises SIGTERM: exit status -15, not a crash
     assert replica.process.returncode in (0, -signal.SIGTERM), logs
     assert "Traceback" not in logs
     assert len(answers(fake_slack, channel)) == 1, logs
-    assert "answers in flight" in logs
+    assert "finishing 1 answer in flight" in logs

@@ -1,4 +1,4 @@
-"""`headroom serve` as a user starts it: a real process with only the two Slack variables set."""
+"""`headroom serve` as a user starts it: a real process with only the Slack variables set, right or wrong."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
-from tests.integration.servers import free_port, wait_until
+from tests.integration.servers import FakeSlack, free_port, wait_until
 
 
 def test_serve_starts_with_only_the_slack_credentials_and_an_in_memory_store() -> None:
@@ -43,3 +44,22 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=1).status_code
     except httpx.HTTPError:
         return 0
+
+
+@pytest.mark.parametrize(("refusing", "variable"), [("apps.connections.open", "SLACK_APP_TOKEN"),
+                                                    ("auth.test", "SLACK_BOT_TOKEN")])  # fmt: skip
+def test_socket_mode_with_a_token_slack_refuses_says_which_and_exits_2(
+    fake_slack: FakeSlack, refusing: str, variable: str
+) -> None:
+    fake_slack.fail(refusing, "invalid_auth")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))}
+    env |= {"SLACK_BOT_TOKEN": "xoxb-refused-bot-token", "SLACK_APP_TOKEN": "xapp-1-refused-app-token",
+            "SLACK_API_URL": f"{fake_slack.url}/api/"}  # type: ignore[attr-defined]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--socket"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"Slack refused {variable} (invalid_auth)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "refused-bot-token" not in result.stderr and "refused-app-token" not in result.stderr
+    assert fake_slack.of(f"refused:{refusing}")

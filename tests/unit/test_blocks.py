@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.blocks import BlockLimitError, SlackViews, check_limits, escape
+from bot.blocks import MAX_FALLBACK_TEXT, MAX_SECTION, BlockLimitError, SlackViews, check_limits, clip, escape
+from bot.posting import MAX_PLAIN, layouts, plain_text
 from engine.catalog.loader import Catalog
 from engine.errors import ParseError
 from engine.parse import parse_request
 from engine.ranking import plan
+from engine.request import Request
+from engine.service import Memory, answer
 from tests.support import VIEWS
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "llama-3.3-70b-fp8-8k.json"
@@ -104,3 +107,36 @@ def test_limit_checker_refuses_what_slack_refuses() -> None:
 def test_home_view_fits_and_shows_data_dates(catalog: Catalog) -> None:
     view = SLACK.home(catalog)
     assert catalog.as_of["prices"] in json.dumps(view)
+
+
+def test_a_list_repeated_5000_times_is_clipped_to_slack_limits_in_answers_and_errors(catalog: Catalog) -> None:
+    previous = Memory(Request(model="llama-3.1-8b"), "g6e.xlarge")
+    for change in ({"families": ("g6e",) * 5000}, {"exclude_families": ("p5",) * 5000}):
+        turn = answer(Request(model="llama-3.1-8b", **change), previous, catalog)
+        assert turn.plan and turn.request and turn.changes
+        message = SLACK.answer(turn.plan, turn.request, turn.changes)
+        check_limits(message.blocks)
+        check_limits(message.fallback_blocks)
+        assert "…" in json.dumps(message.blocks, ensure_ascii=False)  # clipped, and says so
+        assert len(message.text) <= MAX_FALLBACK_TEXT
+    unknown = answer(Request(model="llama-3.1-8b", families=tuple(f"zz{i}" for i in range(5000))), None, catalog)
+    assert unknown.error
+    error = SLACK.error(unknown.error)
+    check_limits(error.blocks)
+    assert len(error.text) <= MAX_SECTION and error.text.endswith("…")
+
+
+def test_clip_cuts_at_a_word_with_an_ellipsis_and_leaves_short_text_alone() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("alpha beta gamma delta", 12) == "alpha beta…"
+    assert len(clip("x" * 5000, 100)) == 100
+
+
+def test_plain_text_keeps_the_answer_words_without_blocks_within_a_message(catalog: Catalog) -> None:
+    message = message_for(catalog, "llama 3.3 70b fp8 8k context")
+    text = plain_text(message)
+    assert "g7e.2xlarge" in text and "Weights" in text and len(text) <= MAX_PLAIN
+    assert [name for name, _, _ in layouts(message)] == ["blocks", "fallback layout", "plain text"]
+    error = SLACK.error(ParseError("no_model", words="frobnicate"))
+    assert [name for name, _, _ in layouts(error)] == ["blocks", "plain text"]
+    assert plain_text(error) == error.text

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from bot.settings import Settings
 from bot.state import BotState
@@ -37,6 +40,10 @@ class BrokenStore(MemoryStore):
     async def incr(self, key, ttl_s):  # noqa: ANN001, ANN201
         await self._check()
         return await super().incr(key, ttl_s)
+
+    async def delete_prefix(self, prefix):  # noqa: ANN001, ANN201
+        await self._check()
+        return await super().delete_prefix(prefix)
 
     async def ping(self):  # noqa: ANN201
         await self._check()
@@ -84,11 +91,11 @@ def test_thread_state_round_trips_as_json_and_tolerates_junk() -> None:
     request = Request(model="llama-3.3-70b", weights="fp8", families=("g6e",))
 
     async def scenario() -> None:
-        await state.save_thread("C1", "1.0", Memory(request, "g6e.12xlarge"))
-        loaded = await state.thread("C1", "1.0")
+        await state.save_thread("T1", "C1", "1.0", Memory(request, "g6e.12xlarge"))
+        loaded = await state.thread("T1", "C1", "1.0")
         assert loaded == Memory(request, "g6e.12xlarge")
-        await state.store.set("thread:C1:2.0", "{not json", 60)
-        assert await state.thread("C1", "2.0") is None
+        await state.store.set("thread:T1:C1:2.0", "{not json", 60)
+        assert await state.thread("T1", "C1", "2.0") is None
 
     run(scenario())
 
@@ -104,10 +111,74 @@ def test_deliveries_are_answered_once_per_event_and_per_message() -> None:
     run(scenario())
 
 
-def test_rate_limit_counts_per_user_per_minute() -> None:
+def test_rate_limit_counts_per_user_per_minute_with_one_notice_then_silence() -> None:
     state = BotState(MemoryStore(), Settings(rate_limit_per_minute=2))
 
-    async def scenario() -> list[bool]:
-        return [await state.allow("U1") for _ in range(3)] + [await state.allow("U2")]
+    async def scenario() -> list[str]:
+        return [await state.admit("U1") for _ in range(5)] + [await state.admit("U2")]
 
-    assert run(scenario()) == [True, True, False, True]
+    assert run(scenario()) == ["ok", "ok", "notice", "silent", "silent", "ok"]
+
+
+def test_a_command_or_click_is_new_once_per_identity() -> None:
+    state = BotState(MemoryStore(), Settings())
+
+    async def scenario() -> list[bool]:
+        return [await state.first_time("cmd", "1.2"), await state.first_time("cmd", "1.2"),
+                await state.first_time("act", "1.2"), await state.first_time("act", "U1", "C1", "1.0", "9.9")]  # fmt: skip
+
+    assert run(scenario()) == [True, False, True, True]
+
+
+def test_forgetting_a_workspace_deletes_its_threads_only() -> None:
+    state = BotState(MemoryStore(), Settings())
+    memory = Memory(Request(model="llama-3.1-8b"), None)
+
+    async def scenario() -> tuple[int, Memory | None, Memory | None, Memory | None]:
+        await state.save_thread("TGONE", "C1", "1.0", memory)
+        await state.save_thread("TGONE", "C2", "2.0", memory)
+        await state.save_thread("TSTAY", "C1", "1.0", memory)
+        await state.store.set("thread:C9:9.0", '{"request": null, "top": null}', 60)  # saved before keys had a team
+        forgotten = await state.forget_team("TGONE")
+        return (
+            forgotten,
+            await state.thread("TGONE", "C1", "1.0"),
+            await state.thread("TSTAY", "C1", "1.0"),
+            await state.thread("TSTAY", "C9", "9.0"),
+        )
+
+    forgotten, gone, kept, legacy = run(scenario())
+    assert (forgotten, gone, kept, legacy) == (2, None, memory, Memory(None, None))
+
+
+def test_a_key_seen_before_redis_restarted_empty_is_still_not_new(caplog: pytest.LogCaptureFixture) -> None:
+    primary = MemoryStore()
+    store = ResilientStore(primary, retry_after_s=0.0)
+
+    async def scenario() -> list[bool]:
+        first = await store.set_nx("evt:1", "1", 60)
+        await primary.close()  # Redis restarted without its data
+        return [first, await store.set_nx("evt:1", "1", 60), await store.set_nx("evt:2", "1", 60)]
+
+    assert run(scenario()) == [True, False, True]
+
+
+def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    primary = BrokenStore()
+    store = ResilientStore(primary, retry_after_s=0.0)
+
+    async def scenario() -> None:
+        for _ in range(5):
+            await store.get("x")
+            await store.ping()
+        primary.broken = False
+        for _ in range(3):
+            await store.get("x")
+            await store.ping()
+
+    with caplog.at_level(logging.INFO, logger="headroom.store"):
+        run(scenario())
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("redis unavailable" in m for m in messages) == 1
+    assert messages.count("redis is back") == 1
+    assert store.outages == 1

@@ -1,0 +1,113 @@
+"""Delivering a message so that it arrives: a ladder of layouts that always ends in plain text.
+
+Slack refuses a message for its shape in several ways (`invalid_blocks` for a table a workspace
+doesn't render yet, `invalid_attachments`, `invalid_arguments`, `msg_too_long`, and a 5xx
+`internal_error` that outlives the client's retries), and a response_url answers a non-200 status.
+Each refusal moves one rung down: the answer's blocks -> the same answer without the table
+(the fallback layout) -> the answer's words as plain text. Each refusal is counted and logged
+at WARNING; only a refusal of the plain text itself reaches the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.blocks import Message, clip, escape
+from bot.metrics import Metrics
+
+log = logging.getLogger("headroom.slack")
+
+#: errors about the message itself: a simpler layout may go through
+LAYOUT_ERRORS = frozenset({
+    "invalid_blocks", "invalid_blocks_format", "invalid_attachments", "invalid_arguments", "msg_too_long",
+    "msg_blocks_too_long", "too_many_attachments", "internal_error", "fatal_error", "service_unavailable",
+    "request_timeout",
+})  # fmt: skip
+MAX_PLAIN = 3900  # Slack suggests ~4,000 characters for a readable message (it truncates at 40,000)
+
+
+class ResponseUrlRefused(RuntimeError):
+    """The response_url refused even the plain-text message."""
+
+
+def plain_text(message: Message) -> str:
+    """The message's words without blocks: header, sections and notes of the layout without a table."""
+    parts: list[str] = []
+    for block in message.fallback_blocks or message.blocks:
+        kind = block.get("type")
+        if kind == "header":
+            parts.append(f"*{escape(block['text']['text'])}*")
+        elif kind == "section" and isinstance(block.get("text"), dict):
+            parts.append(block["text"]["text"])
+        elif kind == "context":
+            parts.append(" · ".join(e["text"] for e in block.get("elements", []) if isinstance(e.get("text"), str)))
+    return clip("\n\n".join(p for p in parts if p) or message.text, MAX_PLAIN)
+
+
+def layouts(message: Message) -> list[tuple[str, list[dict] | None, str]]:
+    """The rungs for one message: (name, blocks or None, text)."""
+    rungs: list[tuple[str, list[dict] | None, str]] = []
+    if message.blocks:
+        rungs.append(("blocks", message.blocks, message.text))
+    if message.fallback_blocks and message.fallback_blocks != message.blocks:
+        rungs.append(("fallback layout", message.fallback_blocks, message.text))
+    rungs.append(("plain text", None, plain_text(message)))
+    return rungs
+
+
+def _layout_problem(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 200)
+    return exc.response.get("error") in LAYOUT_ERRORS or status >= 500
+
+
+class Poster:
+    """chat.postMessage and response_url, each with the ladder."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def post(self, client: AsyncWebClient, channel: str, message: Message, thread_ts: str | None) -> str | None:
+        kwargs: dict[str, Any] = {"channel": channel, "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        rungs = layouts(message)
+        for step, (name, blocks, text) in enumerate(rungs):
+            try:
+                response = await client.chat_postMessage(text=text, blocks=blocks, **kwargs)
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                self.metrics.slack_error("chat.postMessage", error)
+                if step == len(rungs) - 1 or not _layout_problem(exc):
+                    raise
+                log.warning("chat.postMessage refused the %s (%s); sending the %s", name, str(error)[:64],
+                            rungs[step + 1][0])  # fmt: skip
+                continue
+            return response.get("ts")
+        return None  # unreachable: the last rung returns or raises
+
+    async def respond(
+        self, url: str, message: Message, session: aiohttp.ClientSession | None = None, **options: Any
+    ) -> None:
+        """Answer through a response_url (`options`: response_type, replace_original)."""
+        client = AsyncWebhookClient(url=url, session=session, logger=logging.getLogger("headroom.slack_api"))
+        rungs = layouts(message)
+        for step, (name, blocks, text) in enumerate(rungs):
+            try:
+                result = await client.send(text=text, blocks=blocks, **options)
+                status, detail = result.status_code, str(result.body)[:80]
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status, detail = 0, type(exc).__name__
+            if status == 200:
+                return
+            self.metrics.slack_error("response_url", "http_error")
+            if step == len(rungs) - 1:
+                raise ResponseUrlRefused(f"response_url answered HTTP {status} ({detail}) to the plain text")
+            log.warning("response_url refused the %s (HTTP %s: %s); sending the %s", name, status, detail,
+                        rungs[step + 1][0])  # fmt: skip
+        return None
