@@ -9,6 +9,7 @@ questions in flight, and planning off the event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 from bot.blocks import Message, SlackViews, check_limits
@@ -16,6 +17,7 @@ from bot.metrics import Metrics
 from bot.state import BotState
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError, ParseError
+from engine.notes import Note
 from engine.request import Request
 from engine.service import Intent, Memory, Turn, answer, understand
 
@@ -64,7 +66,7 @@ class Answerer:
             assert intent.error is not None
             return self.error(intent.error)
         assert intent.request is not None
-        return await self.replan(intent.request, memory)
+        return await self.replan(intent.request, memory, unread=intent.unread, remarks=intent.remarks)
 
     async def warm_up(self) -> None:
         """Compile the templates and size every model once (~0.2 s), so the first question is as quick as the next."""
@@ -74,12 +76,19 @@ class Answerer:
         self._render(turn, False)
         self.error(ParseError("unreadable"))
 
-    async def replan(self, request: Request, memory: Memory | None, more: bool = False) -> Outcome:
-        """Plan (from the cache when this exact request was answered before) and say what changed."""
-        key = self.state.answer_key(request, self.answers_key, "more" if more else "")
+    async def replan(
+        self, request: Request, memory: Memory | None, more: bool = False,
+        unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (),
+    ) -> Outcome:  # fmt: skip
+        """Plan (from the cache when this exact request was answered before) and say what changed.
+
+        Words not understood and a pasted command's remarks are part of the answer, so of its cache key.
+        """
+        said = json.dumps([list(unread), [[r.code, r.data] for r in remarks]], sort_keys=True, default=str)
+        key = self.state.answer_key(request, self.answers_key, ("more" if more else "") + said)
         is_follow_up = memory is not None and memory.request is not None and memory.request != request
         if is_follow_up:
-            return await self._cached_or_fresh(request, memory, key, is_follow_up, more)
+            return await self._cached_or_fresh(request, memory, key, is_follow_up, more, unread, remarks)
         local = self._recent.get(key)
         if local:
             self.metrics.cache.labels("hit").inc()
@@ -90,7 +99,7 @@ class Answerer:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            outcome = await self._cached_or_fresh(request, memory, key, is_follow_up, more)
+            outcome = await self._cached_or_fresh(request, memory, key, is_follow_up, more, unread, remarks)
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
@@ -105,8 +114,9 @@ class Answerer:
             del self._pending[key]
 
     async def _cached_or_fresh(
-        self, request: Request, memory: Memory | None, key: str, is_follow_up: bool, more: bool
-    ) -> Outcome:
+        self, request: Request, memory: Memory | None, key: str, is_follow_up: bool, more: bool,
+        unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (),
+    ) -> Outcome:  # fmt: skip
         cached = await self.state.cached_answer(key)
         if cached and not is_follow_up:
             self.metrics.cache.labels("hit").inc()
@@ -115,7 +125,7 @@ class Answerer:
             return Outcome(message, Memory(request, cached.get("top")), cached=True)
         self.metrics.cache.labels("miss").inc()
         # CPU-bound (a few ms) and thread-safe: off the event loop, so it keeps acknowledging Slack
-        turn, message = await asyncio.to_thread(self._compute, request, memory, more)
+        turn, message = await asyncio.to_thread(self._compute, request, memory, more, unread, remarks)
         if turn.kind == "error":
             return Outcome(message, None, kind="error")
         top = turn.memory.top if turn.memory else None
@@ -124,10 +134,12 @@ class Answerer:
             await self.state.save_answer(key, {"message": message.to_json(), "top": top})
         return Outcome(message, turn.memory)
 
-    def _compute(self, request: Request, memory: Memory | None, more: bool) -> tuple[Turn, Message]:
+    def _compute(
+        self, request: Request, memory: Memory | None, more: bool, unread: tuple[str, ...], remarks: tuple[Note, ...]
+    ) -> tuple[Turn, Message]:
         with self.metrics.planning_seconds.time():
             follows = memory is not None and memory.request is not None and memory.request != request
-            turn = answer(request, memory if follows else None, self.catalog)  # the same question: no diff
+            turn = answer(request, memory if follows else None, self.catalog, unread, remarks)  # same question: no diff
             return turn, self._render(turn, more)
 
     def _render(self, turn: Turn, more: bool) -> Message:
@@ -135,7 +147,7 @@ class Answerer:
             assert turn.error is not None
             return self.slack.error(turn.error)
         assert turn.plan is not None and turn.request is not None
-        message = self.slack.answer(turn.plan, turn.request, turn.changes, more)
+        message = self.slack.answer(turn.plan, turn.request, turn.changes, more, turn.unread, turn.remarks)
         check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
         return message
 

@@ -136,12 +136,18 @@ class SlackViews:
     def _button(action_id: str, label: str, value: str) -> dict:
         return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label}, "value": value}
 
-    def answer(self, plan: Plan, request: Request, changes: list[Note] | None = None, more: bool = False) -> Message:
-        """The whole answer: header, what changed, budget, ranking table, explanation, assumptions, buttons."""
+    def answer(
+        self, plan: Plan, request: Request, changes: list[Note] | None = None, more: bool = False,
+        unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (),
+    ) -> Message:  # fmt: skip
+        """The whole answer: header, what was not used, what changed, budget, ranking, explanation, assumptions."""
         picks, _ = shown_candidates(plan, 25 if more else 8)
         head: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": self._header(plan)}}]
         if plan.request.model_note:
             head.append(_context([escape(str(self.words.assuming(plan)))]))
+        if unread or remarks:
+            said = [escape(str(self.words.unread(unread)))] if unread else []
+            head.append(_context(said + [escape(self.views.say(r)) for r in remarks]))
         if changes is not None:
             head.append(_section(escape(str(self.words.changed(changes)).strip())))
         head.append(_section(escape(str(self.words.budget(plan)))))

@@ -240,3 +240,21 @@ def test_start_over_forgets_the_thread(bot: Bot) -> None:
     reply("qwen3 32b")
     third = posted(bot, channel, 3)[2]
     assert "Qwen3 32B" in third.payload["text"] and "What changed" not in json.dumps(third.payload["blocks"])
+
+
+def test_words_not_understood_are_said_back_in_the_answer(bot: Bot) -> None:
+    channel = unique_channel()
+    mention(bot, channel, text="<@UHEADROOM> llama 3.1 8b frobnicate 8k")
+    (call,) = posted(bot, channel)
+    assert "Not understood, so not used: 'frobnicate'" in answer_text(call)
+
+
+def test_a_pasted_serve_command_is_planned_and_its_secrets_never_echoed(bot: Bot) -> None:
+    channel = unique_channel()
+    paste = ("<@UHEADROOM> will this OOM on g6e.12xlarge? ```vllm serve Qwen/Qwen2.5-72B-Instruct-AWQ "
+             "--tensor-parallel-size 4 --max-model-len 32768 --max-num-seqs 64 --api-key sk-TOPSECRET123456```")  # fmt: skip
+    mention(bot, channel, text=paste)
+    (call,) = posted(bot, channel)
+    text = answer_text(call)
+    assert "g6e.12xlarge" in text and "--max-num-seqs 64: not modelled yet" in text
+    assert "TOPSECRET" not in json.dumps(bot.slack.calls, default=str)
