@@ -19,7 +19,7 @@ from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError, ParseError
 from engine.notes import Note
 from engine.request import Request
-from engine.service import Intent, Memory, Turn, answer, understand
+from engine.service import Intent, Memory, Turn, answer, diagnosis, understand
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Outcome:
     message: Message
     memory: Memory | None  # what the thread remembers now (None: keep what it had)
     cached: bool = False
-    kind: str = "answer"  # answer | error | help | reset | chatter (nothing to post)
+    kind: str = "answer"  # answer | diagnosis | error | help | reset | chatter (nothing to post)
 
 
 class Answerer:
@@ -65,6 +65,11 @@ class Answerer:
         if intent.kind == "error":
             assert intent.error is not None
             return self.error(intent.error)
+        if intent.kind == "diagnose":
+            assert intent.paste is not None
+            turn = await asyncio.to_thread(diagnosis, intent.paste, self.catalog)
+            assert turn.diagnosis is not None
+            return Outcome(self.slack.diagnosis(turn.diagnosis), turn.memory, kind="diagnosis")
         assert intent.request is not None
         return await self.replan(intent.request, memory, unread=intent.unread, remarks=intent.remarks)
 

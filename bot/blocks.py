@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
+from engine.diagnose import Diagnosis
 from engine.errors import HeadroomError
 from engine.notes import Note
 from engine.plan import Candidate, Plan
@@ -164,6 +165,13 @@ class SlackViews:
         blocks = _fit(head, ranking_table, body, tail)
         fallback = _fit(head, ranking_text, body, tail)
         return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback)
+
+    def diagnosis(self, d: Diagnosis) -> Message:
+        """A pasted log's diagnosis: what happened, the budget next to the log, fixes (same words as the terminal)."""
+        text = self.views.diagnosis(d, bold=_bold, code=_code)
+        header = {"type": "header", "text": {"type": "plain_text", "text": str(self.words.diagnosis_header(d))}}
+        blocks = _fit([header], [], _sections(escape(text)), [])
+        return Message(escape(str(self.views.macros("diagnosis.j2").headline(d)))[:MAX_SECTION], blocks)
 
     def _header(self, plan: Plan) -> str:
         return str(self.words.header(plan))[:MAX_HEADER]

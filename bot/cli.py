@@ -66,6 +66,12 @@ def run_plan(args: argparse.Namespace) -> int:
         turn = respond(text, None, _catalog(), flags) if text.strip() or flags else None
     except HeadroomError as exc:  # a flag's text is not a value of its kind
         turn = Turn("error", error=exc)
+    if turn is not None and turn.diagnosis is not None:  # the question was a pasted log
+        if args.json:
+            print(json.dumps(views.diagnosis_json(turn.diagnosis), indent=2, default=str))
+        else:
+            print(views.diagnosis(turn.diagnosis, code=lambda s: f"\n  $ {s}"), end="")
+        return EXIT_OK
     if turn is None or turn.kind != "answer":
         error = turn.error if turn and turn.error else ParseError("no_model_given")
         if args.json:
@@ -95,6 +101,32 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: a paste is read up to this size; the reader looks at the start and the end of longer ones
+MAX_PASTE_BYTES = 1_048_576
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    """`headroom diagnose [FILE|-]`: the paste's diagnosis (text or --json); exit 2 when nothing is recognised."""
+    from engine.paste_reader import read_paste
+    from engine.service import diagnosis
+
+    try:
+        raw = sys.stdin.read(MAX_PASTE_BYTES) if args.file == "-" else Path(args.file).read_text(errors="replace")
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror}")
+    overrides: dict[str, object] = {k: getattr(args, k) for k in ("instance", "gpu", "model") if getattr(args, k)}
+    if args.gpus:
+        overrides["gpus"] = int(args.gpus) if args.gpus.isdigit() else args.gpus
+    views = _views()
+    turn = diagnosis(read_paste(raw[:MAX_PASTE_BYTES]), _catalog(), overrides)
+    assert turn.diagnosis is not None
+    if args.json:
+        print(json.dumps(views.diagnosis_json(turn.diagnosis), indent=2, default=str))
+    else:
+        print(views.diagnosis(turn.diagnosis, code=lambda s: f"\n  $ {s}"), end="")
+    return EXIT_USAGE if turn.diagnosis.reading.kind == "unrecognised" else EXIT_OK
+
+
 def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> int:
     """A terminal conversation: the first line asks, each next line follows up on the last plan."""
     from engine.service import Memory, respond
@@ -119,6 +151,10 @@ def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> in
 
 
 def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
+    if turn.diagnosis is not None:
+        shown = views.diagnosis_json(turn.diagnosis) if as_json else None
+        print(json.dumps(shown, default=str) if shown else views.diagnosis(turn.diagnosis, code=lambda s: f"\n  $ {s}"))
+        return
     if turn.kind != "answer":
         if turn.error is not None:
             print(views.error_line(turn.error))
@@ -214,7 +250,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve}
+    commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose}
     try:
         return commands[args.command](args)
     except Exception:  # noqa: BLE001 - the CLI's error boundary: a message with a reference, exit 1

@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan a vLLM deployment on EC2, from words, flags, or both (flags win).",
     )
     _add_plan_flags(plan)
+    diagnose = sub.add_parser(
+        "diagnose",
+        help="read a pasted vLLM start-up log, traceback or command and say what failed",
+        description="Diagnose a vLLM start-up: FILE, or - (or nothing) for standard input. Give --instance or "
+        "--gpu/--gpus when the paste does not say which GPUs it ran on.",
+    )
+    diagnose.add_argument("file", nargs="?", default="-", help="a file holding the paste, or - for standard input")
+    diagnose.add_argument("--instance", help="the EC2 instance it ran on (e.g. g6e.12xlarge)")
+    diagnose.add_argument("--gpu", help="the GPU it ran on (e.g. l40s)")
+    diagnose.add_argument("--gpus", help="how many of --gpu")
+    diagnose.add_argument("--model", help="the model, when the paste does not name it")
+    diagnose.add_argument("--json", action="store_true", help="print the diagnosis as one JSON object")
     chat = sub.add_parser(
         "chat",
         help="a conversation: each line is a follow-up to the last plan",

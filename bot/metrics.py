@@ -14,7 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 OTHER = "other"
 SURFACES = frozenset({"mention", "dm", "thread", "command", "button", "home", "event", OTHER})
 OUTCOMES = frozenset(
-    {"answer", "error", "help", "reset", "chatter", "rate_limited", "duplicate", "failed", "expired", "ignored", OTHER}
+    {"answer", "diagnosis", "error", "help", "reset", "chatter", "rate_limited", "duplicate", "failed", "expired", "ignored", OTHER}
 )
 REJECTIONS = frozenset({"too_large", "bad_signature", "malformed", OTHER})
 RETRY_REASONS = frozenset({"connection", "timeout", "rate_limited", "server_error", OTHER})

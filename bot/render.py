@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
+from engine.diagnose import Diagnosis
 from engine.errors import HeadroomError, ParseError
 from engine.notes import Note
 from engine.plan import Candidate, Plan, plan_json
@@ -166,6 +167,30 @@ class Views:
 
     def plan_json(self, plan: Plan) -> dict[str, Any]:
         return plan_json(plan, self.say)
+
+    def diagnosis(self, d: Diagnosis, bold: Callable[[str], str] = _plain, code: Callable[[str], str] = _plain) -> str:
+        text = str(self.macros("diagnosis.j2").diagnosis(d, bold, code))
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    def diagnosis_json(self, d: Diagnosis) -> dict[str, Any]:
+        """`headroom diagnose --json` (docs/diagnose-json.md)."""
+        r, top = d.reading, d.candidate
+        fixes = [
+            {"change": {f.lever: f.value}, "vllm_command": f.command, "suffices": f.enough, "verdict": f.verdict,
+             "requests": f.requests, "kv_tokens": f.kv_tokens, "instance": f.instance, "text": self.say(f)}
+            for f in (d.plan.fixes if d.plan else ())
+        ]  # fmt: skip
+        return {
+            "kind": r.kind,
+            "summary": str(self.macros("diagnosis.j2").headline(d)),
+            "read": {"phase": r.phase, "vllm_version": r.vllm_version, "model": r.model, "gpu": r.gpu_name,
+                     "gpu_count": r.gpu_count, "numbers": r.numbers, "command": r.command, "errors": list(r.errors)},
+            "predicted": self.plan_json(d.plan)["candidates"][0] if d.plan and top else None,
+            "compared": [self.note_json(n) for n in d.compared],
+            "assumed": [self.note_json(n) for n in d.assumed],
+            "missing": list(d.missing),
+            "fixes": fixes,
+        }  # fmt: skip
 
     def note_json(self, n: Note) -> dict[str, Any]:
         return {"code": n.code, **n.data, "text": self.say(n)}

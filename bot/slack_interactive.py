@@ -85,7 +85,7 @@ class Interactive:
             return
         outcome = await bot.answerer.reply(intent, None)
         bot.metrics.count("command", outcome.kind)
-        if private or outcome.kind != "answer" or not channel:
+        if private or outcome.kind not in {"answer", "diagnosis"} or not channel:
             await bot.send(job, ephemeral, outcome.message)
             return
         try:

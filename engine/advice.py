@@ -95,4 +95,5 @@ def _result(lever: str, change: dict[str, object], before: Candidate, after: Can
         short_tokens=max(0, int(change.get("context_tokens", context)) - after.kv_cache_tokens),  # type: ignore[call-overload]
         wanted=wanted,
         runnable=lever != "weights" or after.vllm_command is not None or not after.feasible,
+        command=after.vllm_command,
     )

@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from engine.catalog.loader import Catalog
 from engine.changes import changes
+from engine.diagnose import Diagnosis, diagnose
 from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.followup import merge
 from engine.notes import Note, note
 from engine.parse import parse_followup, parse_message, request_from
+from engine.paste_reader import PasteReading, looks_like_paste, read_paste
 from engine.plan import Plan
 from engine.ranking import plan as make_plan
 from engine.request import Request, validation_problems
@@ -45,8 +47,9 @@ class Memory:
 class Intent:
     """What a message asks for: a request to plan, help, a fresh start, or an error to explain."""
 
-    kind: Literal["ask", "help", "reset", "error", "chatter"]  # chatter: not for headroom, stay quiet
+    kind: Literal["ask", "help", "reset", "error", "chatter", "diagnose"]  # chatter: not for headroom, stay quiet
     request: Request | None = None
+    paste: PasteReading | None = None  # a pasted vLLM log or traceback, read
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()  # words that changed nothing: every answer says them back
     remarks: tuple[Note, ...] = ()  # what a pasted command held that the plan does not use
@@ -56,7 +59,7 @@ class Intent:
 class Turn:
     """The result of one turn. `memory` is what to remember now (None: keep what the conversation had)."""
 
-    kind: Literal["answer", "help", "reset", "error", "chatter"]
+    kind: Literal["answer", "help", "reset", "error", "chatter", "diagnosis"]
     memory: Memory | None = None
     request: Request | None = None
     plan: Plan | None = None
@@ -64,6 +67,7 @@ class Turn:
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()
     remarks: tuple[Note, ...] = ()
+    diagnosis: Diagnosis | None = None
 
 
 def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
@@ -87,6 +91,8 @@ def understand(
     """
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
+    if looks_like_paste(text):
+        return Intent("diagnose", paste=read_paste(text))
     try:
         command = _command(text)
         if command is not None:
@@ -161,6 +167,14 @@ def answer(
     return Turn("answer", Memory(request, top), request, plan, moved, unread=unread, remarks=remarks)
 
 
+def diagnosis(reading: PasteReading, catalog: Catalog, overrides: dict[str, object] | None = None) -> Turn:
+    """Diagnose a paste; the thread remembers its settings (when known) for follow-ups."""
+    found = diagnose(reading, catalog, overrides)
+    top = found.plan.top.instance if found.plan and found.plan.top else None
+    memory = Memory(found.request, top) if found.request is not None else None
+    return Turn("diagnosis", memory, found.request, found.plan, diagnosis=found)
+
+
 def respond(
     text: str,
     memory: Memory | None,
@@ -173,6 +187,9 @@ def respond(
     if intent.kind == "ask":
         assert intent.request is not None
         return answer(intent.request, memory, catalog, intent.unread, intent.remarks)
+    if intent.kind == "diagnose":
+        assert intent.paste is not None
+        return diagnosis(intent.paste, catalog, overrides)
     if intent.kind == "reset":
         return Turn("reset", Memory(), error=ParseError("start_over"))
     return Turn(intent.kind, error=intent.error)

@@ -258,3 +258,23 @@ def test_a_pasted_serve_command_is_planned_and_its_secrets_never_echoed(bot: Bot
     text = answer_text(call)
     assert "g6e.12xlarge" in text and "--max-num-seqs 64: not modelled yet" in text
     assert "TOPSECRET" not in json.dumps(bot.slack.calls, default=str)
+
+
+def test_a_pasted_log_in_a_mention_gets_a_diagnosis_in_the_thread(bot: Bot) -> None:
+    channel = unique_channel()
+    paste = (
+        "<@UHEADROOM> why does this die? ```INFO 05-01 10:00:00 [gpu_model_runner.py:1595] Model loading took "
+        "67.72 GiB and 30.1 seconds\nERROR 05-01 10:00:09 [core.py:586] ValueError: To serve at least one request "
+        "with the models's max seq len (131072), (40.00 GiB KV cache is needed, which is larger than the available "
+        "KV cache memory (1.20 GiB). Based on the available memory, the estimated maximum model length is 3920. "
+        "Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine. "
+        "hf_SECRETTOKEN1234567890```"
+    )
+    _, event = mention(bot, channel, text=paste)
+    (call,) = posted(bot, channel)
+    text = answer_text(call)
+    assert call.payload["thread_ts"] == event["ts"]
+    assert call.payload["blocks"][0]["text"]["text"] == "Diagnosis · KV cache too small for the max length"
+    assert "40.00 GiB of KV cache" in text
+    assert "which GPU" in text  # the paste does not say: asked in one line
+    assert "SECRETTOKEN" not in json.dumps(bot.slack.calls, default=str)

@@ -1,0 +1,140 @@
+"""A diagnosis of a pasted vLLM start-up: what failed, headroom's budget next to what vLLM printed, and fixes.
+
+The reader (engine/paste_reader.py) says what the paste holds; this module plans the same settings on the
+same GPUs and compares term by term, so the answer can say which term broke and offer fixes that were each
+re-planned (engine/advice.py). What the paste omits (the model, the GPU) is asked for, or assumed and said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.catalog.loader import Catalog
+from engine.catalog.resolve import resolve_model
+from engine.catalog.schema import GpuSpec
+from engine.errors import HeadroomError
+from engine.notes import Note, note
+from engine.paste_reader import PasteReading
+from engine.placement import find_gpu
+from engine.plan import Candidate, Plan
+from engine.ranking import plan as make_plan
+from engine.request import Request
+
+#: kinds whose cause is memory: the budget comparison and the fixes apply
+MEMORY_KINDS = frozenset({"kv_too_small_for_max_len", "no_cache_blocks", "cuda_oom", "healthy_startup"})
+#: predicted and printed differ by more than this share: the answer says so and shows both
+DISAGREE = 0.05
+#: a GPU identified by its printed memory alone must match a catalog GPU's CUDA-visible memory this closely
+MEMORY_MATCH = 0.03
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    reading: PasteReading
+    request: Request | None  # the paste's settings on its GPUs, when they are known
+    plan: Plan | None
+    candidate: Candidate | None  # the plan on the paste's hardware
+    compared: tuple[Note, ...]  # headroom's figure next to vLLM's, per term
+    assumed: tuple[Note, ...]
+    missing: tuple[str, ...]  # "model", "gpu": ask for these
+
+
+def diagnose(reading: PasteReading, catalog: Catalog, overrides: dict[str, Any] | None = None) -> Diagnosis:
+    overrides = dict(overrides or {})
+    assumed: list[Note] = []
+    model = overrides.pop("model", None) or _model(catalog, reading)
+    hardware = {k: overrides.pop(k) for k in ("instance", "gpu", "gpus", "nodes") if k in overrides}
+    if not hardware:
+        gpu = _gpu(catalog, reading, assumed)
+        if gpu is not None:
+            tp = _int(reading.command, "tp") or reading.numbers.get("tp")
+            hardware = {"gpu": gpu.id, "gpus": reading.gpu_count or int(tp or 1)}
+    if reading.kind not in MEMORY_KINDS:  # not a memory failure: no budget to compare, nothing to ask
+        return Diagnosis(reading, None, None, None, (), tuple(assumed), ())
+    missing = tuple(name for name, known in (("model", model), ("gpu", hardware)) if not known)
+    if missing:
+        return Diagnosis(reading, None, None, None, (), tuple(assumed), missing)
+    request = Request.model_validate({**_settings(reading), **overrides, **hardware, "model": model})
+    try:
+        planned = make_plan(request, catalog)
+    except HeadroomError:
+        return Diagnosis(reading, request, None, None, (), tuple(assumed), ())
+    top = planned.candidates[0] if planned.candidates else None
+    compared = _compare(top, reading.numbers) if top else ()
+    return Diagnosis(reading, request, planned, top, compared, tuple(assumed), ())
+
+
+def _model(catalog: Catalog, reading: PasteReading) -> str | None:
+    named = reading.model or (reading.command or {}).get("model")
+    for candidate in (named, str(named or "").rstrip("/").split("/")[-1]):
+        if not candidate:
+            continue
+        try:
+            resolved = resolve_model(catalog, str(candidate))
+        except HeadroomError:
+            continue
+        return resolved.release or resolved.spec.id
+    return None
+
+
+def _gpu(catalog: Catalog, reading: PasteReading, assumed: list[Note]) -> GpuSpec | None:
+    """The GPU the paste names, else the one whose CUDA-visible memory matches the printed total (said)."""
+    if reading.gpu_name:
+        for name in (reading.gpu_name, reading.gpu_name.replace("NVIDIA ", "").replace("GeForce ", "")):
+            try:
+                return find_gpu(catalog, name)
+            except HeadroomError:
+                continue
+    total = reading.gpu_total_gib or reading.numbers.get("total_gpu_memory_gib") or reading.numbers.get("oom_total_gib")
+    if not total:
+        return None
+    close = [g for g in catalog.gpus.values() if g.memory_cuda_gib and abs(g.memory_cuda_gib / total - 1) <= MEMORY_MATCH]
+    if not close:
+        return None
+    gpu = min(close, key=lambda g: abs((g.memory_cuda_gib or 0) - total))
+    assumed.append(note("gpu_from_memory", gpu=gpu.name, total_gib=total))
+    return gpu
+
+
+def _int(command: dict[str, Any] | None, key: str) -> int | None:
+    value = (command or {}).get(key)
+    return int(value) if isinstance(value, int) else None
+
+
+def _settings(reading: PasteReading) -> dict[str, Any]:
+    """The request fields the paste sets: the command's, then the figures vLLM printed."""
+    fields = {k: v for k, v in (reading.command or {}).items() if k in _COMMAND_FIELDS}
+    numbers = reading.numbers
+    if "max_model_len" in numbers:
+        fields.setdefault("context_tokens", int(numbers["max_model_len"]))
+    if "gpu_memory_utilization" in numbers:
+        fields.setdefault("gpu_memory_utilization", float(numbers["gpu_memory_utilization"]))
+    if "tp" in numbers:
+        fields.setdefault("tp", int(numbers["tp"]))
+    if reading.vllm_version and reading.vllm_version.count(".") >= 1:
+        fields["vllm_version"] = ".".join(reading.vllm_version.split(".")[:2])
+    return fields
+
+
+_COMMAND_FIELDS = frozenset({"weights", "kv_dtype", "tp", "pp", "replicas", "context_tokens", "gpu_memory_utilization"})
+
+#: (term, headroom's candidate field, the printed figure's key in PasteReading.numbers)
+_TERMS = (
+    ("weights", "weights_gib_per_gpu", "weights_gib"),
+    ("kv_pool", "kv_cache_gib_per_gpu", "kv_cache_gib"),
+    ("kv_tokens", "kv_cache_tokens", "kv_cache_tokens"),
+    ("non_torch", "non_torch_gib_per_gpu", "non_torch_gib"),
+    ("activation", "activation_gib_per_gpu", "activation_peak_gib"),
+)
+
+
+def _compare(candidate: Candidate, printed: dict[str, float | int]) -> tuple[Note, ...]:
+    found = []
+    for term, ours, theirs in _TERMS:
+        if theirs not in printed:
+            continue
+        predicted, seen = float(getattr(candidate, ours)), float(printed[theirs])
+        off = (predicted - seen) / abs(seen) if seen else 0.0
+        found.append(note("compare", term=term, predicted=predicted, printed=seen, off=off, disagree=abs(off) > DISAGREE))
+    return tuple(found)

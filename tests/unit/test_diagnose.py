@@ -1,0 +1,76 @@
+"""A pasted start-up diagnosed: the budget next to what vLLM printed, fixes that were re-planned, nothing leaked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bot.cli import main
+from engine.catalog.loader import Catalog
+from engine.paste_reader import read_paste
+from engine.ranking import plan
+from engine.service import diagnosis, respond
+from tests.support import VIEWS
+
+#: a 70B FP8 start on one H100 that dies for KV room (the numbers are vLLM 0.21's for this case)
+KV_SHORT = """$ vllm serve meta-llama/Llama-3.3-70B-Instruct --quantization fp8 --max-model-len 8192
+INFO 11-20 10:00:00 [gpu_model_runner.py:2000] Model loading took 67.72 GiB and 41.2 seconds
+INFO 11-20 10:00:20 [gpu_worker.py:300] Available KV cache memory: 1.20 GiB
+ERROR 11-20 10:00:20 [core.py:700] ValueError: To serve at least one request with the models's max seq len (8192), \
+(2.50 GiB KV cache is needed, which is larger than the available KV cache memory (1.20 GiB). Based on the available \
+memory, the estimated maximum model length is 3920. Try increasing `gpu_memory_utilization` or decreasing \
+`max_model_len` when initializing the engine.
+"""
+
+
+def test_the_budget_is_compared_term_by_term_with_what_vllm_printed(catalog: Catalog) -> None:
+    turn = diagnosis(read_paste(KV_SHORT), catalog, {"instance": "p5.4xlarge"})
+    d = turn.diagnosis
+    assert d.reading.kind == "kv_too_small_for_max_len" and d.request.context_tokens == 8192
+    terms = {n.term: n for n in d.compared}
+    assert abs(terms["weights"].off) < 0.01 and not terms["weights"].disagree
+    assert abs(terms["kv_pool"].predicted - 1.20) < 0.05
+    assert d.candidate.verdict == "no_kv_room"
+
+
+def test_the_first_fix_that_claims_to_fit_fits_when_applied_and_the_others_say_they_fall_short(catalog: Catalog) -> None:
+    d = diagnosis(read_paste(KV_SHORT), catalog, {"instance": "p5.4xlarge"}).diagnosis
+    fixes = d.plan.fixes
+    assert fixes and any(not f.enough for f in fixes) and any(f.enough for f in fixes)
+    for f in fixes:
+        if not f.enough:
+            assert "still" in VIEWS.say(f)
+    first = next(f for f in fixes if f.enough)
+    change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": first.value}, "context": {"context_tokens": first.value},
+              "utilization": {"gpu_memory_utilization": first.value}}[first.lever]  # fmt: skip
+    applied = plan(d.request.model_copy(update=change), catalog).candidates[0]
+    assert applied.feasible and applied.instance == "p5.4xlarge"
+
+
+def test_a_paste_without_its_gpu_asks_for_it_in_one_line(catalog: Catalog) -> None:
+    text = KV_SHORT.replace("$ vllm serve meta-llama/Llama-3.3-70B-Instruct --quantization fp8 --max-model-len 8192\n", "")
+    turn = respond(text, None, catalog)
+    assert turn.kind == "diagnosis" and set(turn.diagnosis.missing) == {"model", "gpu"}
+    assert "which GPU and how many" in VIEWS.diagnosis(turn.diagnosis)
+
+
+def test_diagnose_json_has_the_documented_fields(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    paste = tmp_path / "log.txt"
+    paste.write_text(KV_SHORT + "\nexport HF_TOKEN=hf_abcdefghijklmnopqrstuvwx\n")
+    assert main(["diagnose", str(paste), "--instance", "p5.4xlarge", "--json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["kind"] == "kv_too_small_for_max_len" and data["read"]["numbers"]["kv_needed_gib"] == 2.5
+    assert data["predicted"]["instance"] == "p5.4xlarge"
+    assert {"change", "vllm_command", "suffices"} <= set(data["fixes"][0])
+    assert any(f["suffices"] and f["vllm_command"].startswith("vllm serve ") for f in data["fixes"])
+    assert "hf_abcdefghijklmnopqrstuvwx" not in out
+
+
+def test_plan_reads_a_paste_as_a_diagnosis_and_diagnose_exits_2_on_nothing_recognisable(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main(["plan", KV_SHORT]) == 0
+    assert "What happened: vLLM refused to start" in capsys.readouterr().out
+    noise = tmp_path / "noise.txt"
+    noise.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\nKeyError: 'frobnicate'\n")
+    assert main(["diagnose", str(noise)]) == 2
+    assert "I don't recognise what failed" in capsys.readouterr().out
