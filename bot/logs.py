@@ -9,21 +9,18 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from engine.paste_patterns import redact as redact_secrets
+
 #: the Slack event id / command trigger / action being handled, on every log line it causes
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _TOKEN = re.compile(r"\b(xox[abposr]|xapp)-[A-Za-z0-9-]+")
-#: other secrets people paste with commands and logs: API keys, Hugging Face and AWS keys, key=value pairs
-_SECRETS = re.compile(
-    r"\b(sk-|hf_|AKIA|ASIA)[A-Za-z0-9_\-]{8,}"
-    r"|(?<=--api-key[ =])\S+|(?<=--hf-token[ =])\S+"
-    r"|(?i:(?<=token=)|(?<=key=)|(?<=secret=)|(?<=password=))[^\s&'\"]+"
-)
 
 
 def redact(text: str) -> str:
-    """Tokens and keys out of anything logged: Slack tokens keep their prefix, other secrets become ***."""
-    return _SECRETS.sub("***", _TOKEN.sub(r"\1-***", text))
+    """Tokens and keys out of anything logged: Slack tokens keep their prefix; every other secret a paste
+    may carry (the engine's list: Hugging Face, AWS, API keys, bearer tokens, URL credentials) becomes ***."""
+    return redact_secrets(_TOKEN.sub(r"\1-***", text))
 
 
 class JsonFormatter(logging.Formatter):
