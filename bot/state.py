@@ -15,13 +15,15 @@ from pydantic import ValidationError
 
 from bot.settings import Settings
 from bot.store import Store
+from engine.diagnose import reading_from_json, reading_to_json
 from engine.request import Request
 from engine.service import Memory
 
 
 def memory_to_json(memory: Memory) -> str:
     request = memory.request.model_dump(mode="json") if memory.request else None
-    return json.dumps({"request": request, "top": memory.top})
+    paste = reading_to_json(memory.paste) if memory.paste else None  # redacted by the reader: no secrets
+    return json.dumps({"request": request, "top": memory.top, "paste": paste})
 
 
 def memory_from_json(raw: str) -> Memory | None:
@@ -30,7 +32,8 @@ def memory_from_json(raw: str) -> Memory | None:
         data = json.loads(raw)
         request = Request.model_validate(data["request"]) if data["request"] is not None else None
         top = data.get("top")
-        return Memory(request, top if isinstance(top, str) else None)
+        paste = reading_from_json(data["paste"]) if isinstance(data.get("paste"), dict) else None
+        return Memory(request, top if isinstance(top, str) else None, paste)
     except (ValueError, KeyError, TypeError, ValidationError):
         return None
 

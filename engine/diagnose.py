@@ -7,7 +7,8 @@ re-planned (engine/advice.py). What the paste omits (the model, the GPU) is aske
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from engine.catalog.loader import Catalog
@@ -38,6 +39,17 @@ class Diagnosis:
     compared: tuple[Note, ...]  # headroom's figure next to vLLM's, per term
     assumed: tuple[Note, ...]
     missing: tuple[str, ...]  # "model", "gpu": ask for these
+
+
+def reading_to_json(reading: PasteReading) -> dict[str, Any]:
+    """A reading as JSON, for a thread's memory (redacted already: it holds no secret)."""
+    return asdict(reading)
+
+
+def reading_from_json(data: dict[str, Any]) -> PasteReading:
+    fields = {f.name for f in dataclass_fields(PasteReading)}
+    kept: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}
+    return PasteReading(**kept)
 
 
 def diagnose(reading: PasteReading, catalog: Catalog, overrides: dict[str, Any] | None = None) -> Diagnosis:

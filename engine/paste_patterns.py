@@ -305,9 +305,9 @@ MODEL_LIKE = re.compile(r"[/.:\-]")
 
 _SECRET_VALUE = r"(?:\"[^\"\n]*\"|'[^'\n]*'|[\"']?[^\s&'\",;)}\]]+)"
 _SECRETS = re.compile(
-    r"hf_[A-Za-z0-9]{12,}"
+    r"hf_[\w\-]{12,}"  # "_" and "-" too: tokens pasted together are one run, redacted whole
     r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{12,}"
-    r"|\bsk-[A-Za-z0-9_\-]{12,}|\bgh[pousr]_[A-Za-z0-9]{12,}|\bxox[abposr]-[A-Za-z0-9\-]{6,}|\bxapp-[A-Za-z0-9\-]{6,}"
+    r"|sk-[\w\-]{12,}|\bgh[pousr]_[\w\-]{12,}|\bxox[abposr]-[A-Za-z0-9\-]{6,}|\bxapp-[A-Za-z0-9\-]{6,}"
     r"|\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{4,}"
     r"|(?<=[?&;])(?i:[\w\-]{0,40}(?:token|key|secret|password|passwd|pwd|signature|sig|credential))=[^\s&'\"]+"
 )

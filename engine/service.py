@@ -41,6 +41,7 @@ class Memory:
 
     request: Request | None = None
     top: str | None = None
+    paste: PasteReading | None = None  # the pasted log this conversation is about ("it's 2x L40S" re-diagnoses)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Intent:
     kind: Literal["ask", "help", "reset", "error", "chatter", "diagnose"]  # chatter: not for headroom, stay quiet
     request: Request | None = None
     paste: PasteReading | None = None  # a pasted vLLM log or traceback, read
+    overrides: dict[str, object] | None = None  # what a follow-up adds to a paste (the GPU, the model)
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()  # words that changed nothing: every answer says them back
     remarks: tuple[Note, ...] = ()  # what a pasted command held that the plan does not use
@@ -93,6 +95,10 @@ def understand(
         return Intent("help") if addressed else Intent("chatter")
     if looks_like_paste(text):
         return Intent("diagnose", paste=read_paste(text))
+    if memory is not None and memory.paste is not None and not overrides:
+        added = _paste_follow_up(text, catalog)
+        if added:
+            return Intent("diagnose", paste=memory.paste, overrides=_carried(memory, added))
     try:
         command = _command(text)
         if command is not None:
@@ -105,6 +111,33 @@ def understand(
             return Intent("chatter")
         return Intent("error", error=error)
     return Intent("reset") if request is None else Intent("ask", request, unread=unread)
+
+
+#: what a follow-up to a diagnosis may add: the hardware and the settings the paste left out
+_PASTE_FIELDS = frozenset(
+    {"model", "instance", "nodes", "gpu", "gpus", "weights", "kv_dtype", "context_tokens", "gpu_memory_utilization", "tp"}
+)
+
+
+def _paste_follow_up(text: str, catalog: Catalog) -> dict[str, object]:
+    """The fields a message adds to the paste it follows ("it's a g6e.12xlarge", "2x L40S"); {} if none."""
+    try:
+        delta = parse_followup(text, catalog)
+    except HeadroomError:
+        return {}
+    return {k: v for k, v in delta.changes.items() if k in _PASTE_FIELDS and v not in (None, ())}
+
+
+_HARDWARE = ("instance", "nodes", "gpu", "gpus")
+
+
+def _carried(memory: Memory, added: dict[str, object]) -> dict[str, object]:
+    """What the last diagnosis settled (the model, the GPUs), with the follow-up's changes on top;
+    new hardware replaces the old."""
+    base = {k: v for k, v in (memory.request.model_dump() if memory.request else {}).items() if k in _PASTE_FIELDS}
+    if any(k in added for k in _HARDWARE):
+        base = {k: v for k, v in base.items() if k not in _HARDWARE}
+    return {k: v for k, v in {**base, **added}.items() if v is not None}
 
 
 def _command(text: str) -> ServeCommand | None:
@@ -171,7 +204,7 @@ def diagnosis(reading: PasteReading, catalog: Catalog, overrides: dict[str, obje
     """Diagnose a paste; the thread remembers its settings (when known) for follow-ups."""
     found = diagnose(reading, catalog, overrides)
     top = found.plan.top.instance if found.plan and found.plan.top else None
-    memory = Memory(found.request, top) if found.request is not None else None
+    memory = Memory(found.request, top, reading)
     return Turn("diagnosis", memory, found.request, found.plan, diagnosis=found)
 
 
@@ -189,7 +222,7 @@ def respond(
         return answer(intent.request, memory, catalog, intent.unread, intent.remarks)
     if intent.kind == "diagnose":
         assert intent.paste is not None
-        return diagnosis(intent.paste, catalog, overrides)
+        return diagnosis(intent.paste, catalog, {**(intent.overrides or {}), **(overrides or {})})
     if intent.kind == "reset":
         return Turn("reset", Memory(), error=ParseError("start_over"))
     return Turn(intent.kind, error=intent.error)

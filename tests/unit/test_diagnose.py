@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.cli import main
 from engine.catalog.loader import Catalog
 from engine.paste_reader import read_paste
 from engine.ranking import plan
+from engine.request import Request
 from engine.service import diagnosis, respond
-from tests.support import VIEWS
+from tests.support import CATALOG, VIEWS
 
 #: a 70B FP8 start on one H100 that dies for KV room (the numbers are vLLM 0.21's for this case)
 KV_SHORT = """$ vllm serve meta-llama/Llama-3.3-70B-Instruct --quantization fp8 --max-model-len 8192
@@ -74,3 +79,78 @@ def test_plan_reads_a_paste_as_a_diagnosis_and_diagnose_exits_2_on_nothing_recog
     noise.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\nKeyError: 'frobnicate'\n")
     assert main(["diagnose", str(noise)]) == 2
     assert "I don't recognise what failed" in capsys.readouterr().out
+
+
+def test_a_follow_up_naming_the_gpu_re_diagnoses_the_paste(catalog: Catalog) -> None:
+    text = KV_SHORT.replace("$ vllm serve meta-llama/Llama-3.3-70B-Instruct --quantization fp8 --max-model-len 8192\n", "")
+    first = respond(text, None, catalog)
+    assert set(first.diagnosis.missing) == {"model", "gpu"}
+    second = respond("it's llama 3.3 70b fp8 on a p5.4xlarge", first.memory, catalog)
+    assert second.kind == "diagnosis" and not second.diagnosis.missing
+    assert second.diagnosis.candidate.instance == "p5.4xlarge" and second.diagnosis.compared
+    third = respond("what about 2x L40S?", second.memory, catalog)
+    assert third.kind == "diagnosis" and third.diagnosis.request.gpus == 2
+    assert third.diagnosis.reading == first.diagnosis.reading  # the same paste, on other GPUs
+
+
+def test_the_thread_memory_keeps_the_paste_as_json(catalog: Catalog) -> None:
+    from bot.state import memory_from_json, memory_to_json
+
+    memory = respond(KV_SHORT + "\nHF_TOKEN=hf_abcdefghijklmnopqrstuvwx", None, catalog).memory
+    raw = memory_to_json(memory)
+    assert "hf_abcdefghijklmnopqrstuvwx" not in raw
+    assert memory_from_json(raw) == memory
+
+
+#: real wordings (tests/pastes/corpus.json), on settings whose outcome the engine knows
+OOM_LOADING = """INFO 03-02 09:00:00 [gpu_model_runner.py:1600] Starting to load model meta-llama/Llama-3.1-8B-Instruct...
+ERROR 03-02 09:00:30 [core.py:500] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 224.00 MiB. GPU 0 \
+has a total capacity of 14.74 GiB of which 101.06 MiB is free. Including non-PyTorch memory, this process has 14.64 GiB \
+memory in use.
+"""
+NO_BLOCKS = """INFO 03-02 09:00:00 [gpu_model_runner.py:2000] Model loading took 67.72 GiB and 41.2 seconds
+INFO 03-02 09:00:20 [gpu_worker.py:300] Available KV cache memory: -2.14 GiB
+ERROR 03-02 09:00:20 [core.py:700] ValueError: No available memory for the cache blocks. Try increasing \
+`gpu_memory_utilization` when initializing the engine.
+"""
+
+
+def _first_sufficient_fix_fits(catalog: Catalog, paste: str, overrides: dict) -> None:
+    d = diagnosis(read_paste(paste), catalog, overrides).diagnosis
+    assert d.candidate is not None and not d.candidate.feasible  # the engine agrees it fails
+    first = next(f for f in d.plan.fixes if f.enough)
+    change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": first.value}, "context": {"context_tokens": first.value},
+              "utilization": {"gpu_memory_utilization": first.value}}[first.lever]  # fmt: skip
+    applied = plan(Request.model_validate({**d.request.model_dump(), **change}), catalog).candidates[0]
+    assert applied.feasible, (first.lever, first.value)
+    for f in d.plan.fixes:
+        assert f.enough == ("still" not in VIEWS.say(f)), VIEWS.say(f)
+
+
+def test_cuda_oom_while_loading_gets_a_fix_that_fits(catalog: Catalog) -> None:
+    assert read_paste(OOM_LOADING).kind == "cuda_oom"
+    overrides = {"model": "llama-3.1-8b", "instance": "g4dn.xlarge", "context_tokens": 4096}
+    _first_sufficient_fix_fits(catalog, OOM_LOADING, overrides)
+
+
+def test_no_cache_blocks_gets_a_fix_that_fits(catalog: Catalog) -> None:
+    assert read_paste(NO_BLOCKS).kind == "no_cache_blocks"
+    overrides = {"model": "llama-3.3-70b", "weights": "fp8", "instance": "p5.4xlarge", "gpu_memory_utilization": 0.88}
+    _first_sufficient_fix_fits(catalog, NO_BLOCKS, overrides)
+
+
+SECRETS = ("hf_PLANTEDsecret0123456789", "AKIAPLANTED0123456789", "sk-PLANTEDkey0123456789", "https://bob:pw123@host")
+FRAGMENTS = (KV_SHORT, OOM_LOADING, NO_BLOCKS, "Traceback (most recent call last):\n", "vllm serve x --api-key ")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS + SECRETS + ("noise ",)), max_size=12), st.integers(0, 1_000_000))
+def test_any_paste_is_diagnosed_quickly_and_never_echoes_a_secret(parts: list[str], padding: int) -> None:
+    text = "".join(parts) + ("x" * padding if padding > 900_000 else "")
+    started = time.perf_counter()
+    turn = respond(text, None, CATALOG, {"instance": "p5.4xlarge", "model": "llama-3.3-70b"})
+    shown = VIEWS.diagnosis(turn.diagnosis) if turn.diagnosis else repr(turn)
+    shown += json.dumps(VIEWS.diagnosis_json(turn.diagnosis), default=str) if turn.diagnosis else ""
+    assert time.perf_counter() - started < 0.5  # reading < 200 ms; planning and words on top
+    for secret in ("PLANTEDsecret", "AKIAPLANTED", "PLANTEDkey", "pw123"):
+        assert secret not in shown
