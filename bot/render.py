@@ -178,14 +178,19 @@ class Views:
         fixes = [
             {"change": {f.lever: f.value}, "vllm_command": f.command, "suffices": f.enough, "verdict": f.verdict,
              "requests": f.requests, "kv_tokens": f.kv_tokens, "instance": f.instance, "text": self.say(f)}
-            for f in (d.plan.fixes if d.plan else ())
+            for f in (d.plan.fixes if d.plan and not d.elsewhere else ())
         ]  # fmt: skip
+        if d.elsewhere:
+            e = d.elsewhere
+            fixes.insert(0, {"change": {"instance": e.instance}, "vllm_command": e.vllm_command, "suffices": e.feasible,
+                             "verdict": e.verdict, "requests": e.max_concurrency, "kv_tokens": e.kv_cache_tokens,
+                             "instance": e.instance, "text": self.say(e.reasons[0])})  # fmt: skip
         return {
             "kind": r.kind,
             "summary": str(self.macros("diagnosis.j2").headline(d)),
             "read": {"phase": r.phase, "vllm_version": r.vllm_version, "model": r.model, "gpu": r.gpu_name,
                      "gpu_count": r.gpu_count, "numbers": r.numbers, "command": r.command, "errors": list(r.errors)},
-            "predicted": self.plan_json(d.plan)["candidates"][0] if d.plan and top else None,
+            "predicted": self.plan_json(d.plan)["candidates"][0] if d.plan and top and not d.elsewhere else None,
             "compared": [self.note_json(n) for n in d.compared],
             "assumed": [self.note_json(n) for n in d.assumed],
             "missing": list(d.missing),

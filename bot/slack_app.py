@@ -25,6 +25,7 @@ from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
 from bot.posting import Poster
 from bot.settings import Settings
+from bot.slack_files import attached_text, text_files
 from bot.slack_web import build_web_client
 from bot.state import BotState
 from engine.errors import HeadroomError
@@ -178,8 +179,8 @@ class SlackBot:
         if event.get("bot_id") or event.get("subtype") not in _ANSWERED_SUBTYPES:
             return
         channel, ts, text = text_of(event.get("channel")), text_of(event.get("ts")), text_of(event.get("text"))
-        if not channel or not ts or not text.strip():
-            return  # a file without words, an empty message: nothing to answer
+        if not channel or not ts or not (text.strip() or text_files(event)):
+            return  # an empty message, a file that is not text: nothing to answer
         bot_user = context.get("bot_user_id")
         is_dm = event.get("channel_type") == "im"
         if not is_dm and bot_user and f"<@{bot_user}>" in text:
@@ -210,6 +211,10 @@ class SlackBot:
         known_thread: Memory | None = None, addressed: bool = True,
     ) -> None:  # fmt: skip
         channel, user, text = text_of(event.get("channel")), text_of(event.get("user")), text_of(event.get("text"))
+        if text_files(event):  # a pasted log often comes as a snippet: read it with the words
+            token = self.settings.secret("slack_bot_token")
+            session = getattr(self.client, "session", None)
+            text = f"{text}\n{await attached_text(event, session, token, self.settings.slack_api_url)}"
         thread = known_thread or await self.state.thread(team, channel, thread_key)
         intent = self.answerer.understand(text, thread, addressed)
         if intent.kind == "chatter":  # said in the thread, not to headroom: stay out of it

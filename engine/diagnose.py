@@ -39,6 +39,7 @@ class Diagnosis:
     compared: tuple[Note, ...]  # headroom's figure next to vLLM's, per term
     assumed: tuple[Note, ...]
     missing: tuple[str, ...]  # "model", "gpu": ask for these
+    elsewhere: Candidate | None = None  # not supported on this GPU: the cheapest instance that runs it, re-planned
 
 
 def reading_to_json(reading: PasteReading) -> dict[str, Any]:
@@ -62,6 +63,17 @@ def diagnose(reading: PasteReading, catalog: Catalog, overrides: dict[str, Any] 
         if gpu is not None:
             tp = _int(reading.command, "tp") or reading.numbers.get("tp")
             hardware = {"gpu": gpu.id, "gpus": reading.gpu_count or int(tp or 1)}
+    if reading.kind in {"unsupported_on_gpu", "nccl_or_p2p"} and model:
+        # the fix is other GPUs (for NCCL / P2P: NVLink ones, where all-reduce needs no PCIe P2P): plan them
+        settings = {k: v for k, v in _settings(reading).items() if k not in {"tp", "pp", "replicas"}}
+        if reading.kind == "nccl_or_p2p":
+            settings["families"] = tuple(sorted({i.family for i in catalog.instances.values() if i.interconnect == "nvlink"}))
+        try:
+            anywhere = make_plan(Request.model_validate({**settings, **overrides, "model": model}), catalog)
+        except HeadroomError:
+            anywhere = None
+        elsewhere = anywhere.top if anywhere else None
+        return Diagnosis(reading, None, anywhere, None, (), tuple(assumed), (), elsewhere)
     if reading.kind not in MEMORY_KINDS:  # not a memory failure: no budget to compare, nothing to ask
         return Diagnosis(reading, None, None, None, (), tuple(assumed), ())
     missing = tuple(name for name, known in (("model", model), ("gpu", hardware)) if not known)

@@ -124,6 +124,7 @@ class FakeSlack:
     response_url answer an error status. Injected failures are per method ("response_url" for hooks)."""
 
     calls: list[Call] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # snippets served at /files/{name} (url_private)
     rate_limit_next: int = 0
     reject_tables: bool = False
     refuse_blocks: str | None = None  # an error for any chat.postMessage that carries blocks
@@ -195,8 +196,18 @@ class FakeSlack:
                 return PlainTextResponse(failure[1], status_code=failure[0])
             return PlainTextResponse("ok")
 
+        async def file(request: Request):  # noqa: ANN202 - url_private of an uploaded snippet
+            name = request.path_params["name"]
+            with self.lock:
+                self.calls.append(Call("file", {"name": name, "authorization": request.headers.get("authorization")},
+                                       time.monotonic()))  # fmt: skip
+            if request.headers.get("authorization") != "Bearer xoxb-test-token" or name not in self.files:
+                return PlainTextResponse("not found", status_code=404)
+            return PlainTextResponse(self.files[name])
+
         return Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"]),
-                                 Route("/webhook/{hook}", webhook, methods=["POST"])])  # fmt: skip
+                                 Route("/webhook/{hook}", webhook, methods=["POST"]),
+                                 Route("/files/{name}", file, methods=["GET"])])  # fmt: skip
 
     def _answer(self, method: str, payload: dict) -> dict:
         if method == "apps.connections.open":

@@ -278,3 +278,36 @@ def test_a_pasted_log_in_a_mention_gets_a_diagnosis_in_the_thread(bot: Bot) -> N
     assert "40.00 GiB of KV cache" in text
     assert "which GPU" in text  # the paste does not say: asked in one line
     assert "SECRETTOKEN" not in json.dumps(bot.slack.calls, default=str)
+
+
+SNIPPET = """INFO 11-20 10:00:00 [gpu_model_runner.py:2000] Model loading took 67.72 GiB and 41.2 seconds
+ERROR 11-20 10:00:20 [core.py:700] ValueError: To serve at least one request with the models's max seq len (8192), \
+(2.50 GiB KV cache is needed, which is larger than the available KV cache memory (1.20 GiB). Based on the available \
+memory, the estimated maximum model length is 3920. Try increasing `gpu_memory_utilization` or decreasing \
+`max_model_len` when initializing the engine.
+"""
+
+
+def test_a_snippet_in_a_thread_is_diagnosed_and_naming_the_gpu_re_diagnoses(bot: Bot) -> None:
+    channel = unique_channel()
+    _, event = mention(bot, channel, text="<@UHEADROOM> llama 3.1 8b")  # headroom answers: the thread is its own
+    posted(bot, channel)
+    name = f"snippet-{channel}"
+    bot.slack.files[name] = SNIPPET
+    snippet = {"id": "F1", "mode": "snippet", "filetype": "text", "mimetype": "text/plain", "size": len(SNIPPET),
+               "url_private": f"{bot.slack.url}/files/{name}"}  # fmt: skip
+    reply = {"type": "message", "subtype": "file_share", "channel_type": "channel", "user": "U1", "text": "why?",
+             "ts": new_ts(), "thread_ts": event["ts"], "channel": channel, "files": [snippet]}  # fmt: skip
+    bot.event(reply)
+    second = posted(bot, channel, 2)[1]
+    assert second.payload["thread_ts"] == event["ts"]
+    assert second.payload["blocks"][0]["text"]["text"] == "Diagnosis · KV cache too small for the max length"
+    assert "which GPU" in answer_text(second)
+    (fetched,) = [c for c in bot.slack.of("file") if c.payload["name"] == name]
+    assert fetched.payload["authorization"] == "Bearer xoxb-test-token"
+    follow = {"type": "message", "channel_type": "channel", "user": "U1", "ts": new_ts(), "thread_ts": event["ts"],
+              "channel": channel, "text": "it's llama 3.3 70b fp8 on a p5.4xlarge"}  # fmt: skip
+    bot.event(follow)
+    third = posted(bot, channel, 3)[2]
+    assert third.payload["blocks"][0]["text"]["text"] == "Diagnosis · KV cache too small for the max length"
+    assert "p5.4xlarge" in answer_text(third) and "GiB printed" in answer_text(third)

@@ -154,3 +154,35 @@ def test_any_paste_is_diagnosed_quickly_and_never_echoes_a_secret(parts: list[st
     assert time.perf_counter() - started < 0.5  # reading < 200 ms; planning and words on top
     for secret in ("PLANTEDsecret", "AKIAPLANTED", "PLANTEDkey", "pw123"):
         assert secret not in shown
+
+
+FP8_ON_V100 = """INFO 05-01 10:00:00 [config.py:500] Using fp8 data type to store kv cache.
+ERROR 05-01 10:00:02 [core.py:300] ValueError: The quantization method fp8 is not supported for the current GPU. \
+Minimum capability: 75. Current capability: 70.
+"""
+
+
+def test_not_supported_on_this_gpu_offers_a_replanned_gpu_that_runs_it(catalog: Catalog) -> None:
+    reading = read_paste(FP8_ON_V100)
+    assert reading.kind == "unsupported_on_gpu"
+    d = diagnosis(reading, catalog, {"model": "llama-3.1-8b", "weights": "fp8"}).diagnosis
+    assert d.elsewhere is not None and d.elsewhere.feasible and d.elsewhere.vllm_command
+    again = plan(Request(model="llama-3.1-8b", weights="fp8", instance=d.elsewhere.instance), catalog).candidates[0]
+    assert again.feasible and again.kv_cache_tokens == d.elsewhere.kv_cache_tokens
+    assert f"Where it runs, re-planned: {d.elsewhere.instance}" in VIEWS.diagnosis(d)
+    assert VIEWS.diagnosis_json(d)["fixes"][0]["suffices"] is True
+
+
+NCCL = """INFO 05-01 10:00:00 [custom_all_reduce.py:130] Custom allreduce is disabled because your platform lacks GPU P2P capability.
+ERROR 05-01 10:00:05 [core.py:300] RuntimeError: NCCL error: unhandled system error (run with NCCL_DEBUG=INFO for details)
+"""
+
+
+def test_an_nccl_failure_offers_replanned_nvlink_instances(catalog: Catalog) -> None:
+    reading = read_paste(NCCL)
+    assert reading.kind == "nccl_or_p2p"
+    d = diagnosis(reading, catalog, {"model": "llama-3.3-70b", "weights": "fp8"}).diagnosis
+    e = d.elsewhere
+    assert e is not None and e.feasible and e.interconnect in {"nvlink", "none"}
+    assert catalog.instances[e.instance_type].interconnect == "nvlink"
+    assert "On NVLink GPUs, re-planned:" in VIEWS.diagnosis(d)
