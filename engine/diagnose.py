@@ -150,6 +150,7 @@ _TERMS = (
     ("kv_tokens", "kv_cache_tokens", "kv_cache_tokens"),
     ("non_torch", "non_torch_gib_per_gpu", "non_torch_gib"),
     ("activation", "activation_gib_per_gpu", "activation_peak_gib"),
+    ("cuda_graphs", "cudagraph_gib_per_gpu", "cudagraph_estimated_gib"),
 )
 
 
