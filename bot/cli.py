@@ -91,7 +91,7 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.blocks:
         from bot.blocks import SlackViews
 
-        message = SlackViews(views).answer(turn.plan, turn.request, more=args.all)
+        message = SlackViews(views).answer(turn.plan, turn.request, None, args.all, turn.unread, turn.remarks)
         print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
     else:
         shown = views.terminal(
@@ -164,8 +164,9 @@ def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
     assert turn.plan is not None
     if turn.changes is not None:
         print(views.changes(turn.changes), end="")
-    shown = views.plan_json(turn.plan) | {"not_understood": list(turn.unread)}
-    print(json.dumps(shown) if as_json else views.terminal(turn.plan, unread=turn.unread), end="\n")
+    extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
+    text = views.terminal(turn.plan, unread=turn.unread, remarks=turn.remarks)
+    print(json.dumps(views.plan_json(turn.plan) | extra) if as_json else text, end="\n")
 
 
 def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | None:

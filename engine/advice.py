@@ -21,10 +21,15 @@ MIN_CONTEXT = 1024
 
 
 def reference(plan: Plan) -> Candidate | None:
-    """The candidate a fix is tried on: a tight top pick, else the rejection that came closest."""
+    """The candidate a fix is tried on: a tight top pick, else the rejection that came closest --
+    among instances within the budget, when there is one (a fix elsewhere would not be taken)."""
     if plan.top is not None:
         return plan.top if plan.top.verdict == "tight" else None
-    rejected = [c for c in plan.candidates if not c.feasible and c.instance_type and c.usd_per_hour is not None]
+    budget = plan.request.max_usd_per_hour
+    rejected = [
+        c for c in plan.candidates
+        if not c.feasible and c.instance_type and c.usd_per_hour is not None and (not budget or c.usd_per_hour <= budget)
+    ]  # fmt: skip
     kv_short = [c for c in rejected if c.verdict == "no_kv_room"]
     if kv_short:
         return max(kv_short, key=lambda c: (c.kv_cache_gib_per_gpu, -(c.usd_per_hour or 0)))
@@ -42,16 +47,21 @@ def fixes(request: Request, plan: Plan, catalog: Catalog, replan: Replan, limit:
                 "gpu": None, "gpus": None, "families": (), "exclude_families": (), "compare": (), "why_not": None,
                 "tp": ref.tp, "multi_node": False}
     )  # fmt: skip
+    # an open question ("which instance?") re-plans each lever over every instance within its targets; a
+    # question about given hardware (an instance, a GPU set, a command) re-plans it on that hardware
+    open_question = not (request.instance or request.gpu or request.compare or request.tp)
     found: list[Note] = []
     for lever, change in _levers(request, plan, ref):
+        base = request if open_question and lever != "layout" else pinned
         try:
-            after = replan(pinned.model_copy(update=change), catalog)
+            after = replan(base.model_copy(update=change), catalog)
         except (HeadroomError, ValueError):
             continue
         if not after.candidates:
             continue
-        wanted = 1 if request.concurrency == "max" else -(-int(request.concurrency) // max(ref.replicas, 1))
-        found.append(_result(lever, change, ref, after.candidates[0], plan.request.context_tokens, wanted))
+        best = after.top or after.candidates[0]
+        wanted = 1 if request.concurrency == "max" else -(-int(request.concurrency) // max(best.replicas, 1))
+        found.append(_result(lever, change, ref, best, plan.request.context_tokens, wanted))
         if len(found) == limit:
             break
     return found
@@ -74,18 +84,21 @@ def _levers(request: Request, plan: Plan, ref: Candidate) -> list[tuple[str, dic
             levers.append(("context", {"context_tokens": fitting, "input_tokens": None, "output_tokens": None}))
     if r.gpu_memory_utilization < HIGH_UTILIZATION:
         levers.append(("utilization", {"gpu_memory_utilization": HIGH_UTILIZATION}))
+    if request.tp and ref.gpu_count > ref.tp * ref.pp * ref.replicas:  # a command's layout leaves GPUs unused
+        levers.insert(0, ("layout", {"tp": None, "pp": None, "replicas": None}))
     return levers
 
 
 def _result(lever: str, change: dict[str, object], before: Candidate, after: Candidate, context: int, wanted: int) -> Note:
-    value = next(iter(change.values()))
+    value = after.tp if lever == "layout" else next(iter(change.values()))
     return note(
         "fix",
         lever=lever,
         value=value,
         instance=after.instance,
         verdict=after.verdict,
-        enough=after.feasible,
+        enough=after.feasible and after.meets_targets,
+        serves=after.feasible,
         loads=after.verdict != "does_not_load",
         requests=after.max_concurrency,
         kv_tokens=after.kv_cache_tokens,
@@ -94,6 +107,8 @@ def _result(lever: str, change: dict[str, object], before: Candidate, after: Can
         over_gib=max(0.0, -after.kv_cache_gib_per_gpu),
         short_tokens=max(0, int(change.get("context_tokens", context)) - after.kv_cache_tokens),  # type: ignore[call-overload]
         wanted=wanted,
+        replicas=after.replicas,
+        pp=after.pp,
         runnable=lever != "weights" or after.vllm_command is not None or not after.feasible,
         command=after.vllm_command,
     )

@@ -32,7 +32,9 @@ def vllm_command(ctx: PlanContext, gpu: GpuSpec, tp: int, pp: int, replicas: int
     checkpoint = ctx.checkpoint
     if checkpoint is None:
         return None
-    parts = [f"vllm serve {checkpoint}"]
+    # vLLM refuses a --max-model-len beyond the model's own unless this is set (the answer warns why)
+    beyond = ctx.context > ctx.served.arch.max_context
+    parts = [f"{'VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 ' if beyond else ''}vllm serve {checkpoint}"]
     if quantizes_on_load(ctx):
         parts.append("--quantization fp8")
     dtype = _dtype_flag(ctx, gpu)

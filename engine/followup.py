@@ -2,7 +2,7 @@
 
 - a field the follow-up names replaces the previous value; the rest carries over;
 - a new pin (instance, GPU set, comparison, families) replaces the old pins;
-- exclusions add up over a thread;
+- exclusions add up over a thread, and take their families out of an earlier "only";
 - "compare with X" compares X with the previous answer's top pick;
 - a new pin or family list ends a "why not X?".
 """
@@ -34,9 +34,10 @@ def merge(previous: Request, delta: RequestDelta, previous_top: str | None) -> R
     if isinstance(compare, tuple) and len(compare) == 1 and previous_top and previous_top != compare[0]:
         changes["compare"] = (previous_top, *compare)
     if "exclude_families" in changes:
-        changes["exclude_families"] = tuple(
-            dict.fromkeys((*previous.exclude_families, *changes["exclude_families"]))  # type: ignore[misc]
-        )
+        excluded = tuple(dict.fromkeys((*previous.exclude_families, *changes["exclude_families"])))  # type: ignore[misc]
+        changes["exclude_families"] = excluded
+        if "families" not in changes and previous.families:  # "exclude g6e" after "only g6e": g6e is no longer asked for
+            changes["families"] = tuple(f for f in previous.families if f not in excluded)
     if any(k in changes for k in ("families", "compare", "instance", "gpu")):
         changes.setdefault("why_not", None)
     merged = previous.model_dump()

@@ -32,6 +32,7 @@ from engine.parse_rules import (
     Rule,
     lexicon,
 )
+from engine.paste_patterns import redact
 from engine.request import Request, RequestDelta, validation_problems
 from engine.text import clean
 
@@ -50,7 +51,7 @@ STOPWORDS = frozenset(
     memory instance instances ec2 aws cluster box machine machines context ctx tokens token length window
     precision weights quantized quantization version setup config configuration plan option options
     try trying get where users user concurrent load traffic long up same but now again let's lets go
-    cost price much per hour take docs doc link see @headroom oom command start crash run out""".split()
+    cost price much per hour take docs doc link see @headroom oom command start crash run out api key""".split()
 )
 #: fields whose matches add up within one message ("exclude p5 and also exclude p4d")
 _ACCUMULATE = frozenset({"exclude_families"})
@@ -87,7 +88,8 @@ class Reading:
     @property
     def unknown(self) -> list[str]:
         words = re.findall(r"[^\s?!,.;:()\[\]{}\"'/]+", self.text)
-        return [w for w in words if w not in STOPWORDS and not re.fullmatch(r"[\W_]+", w)]
+        kept = [w for w in words if w not in STOPWORDS and not re.fullmatch(r"[\W_]+", w)]
+        return [w if redact(w) == w else "***" for w in kept]  # a pasted key is never said back
 
 
 def read(text: str, catalog: Catalog) -> Reading:

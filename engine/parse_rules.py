@@ -65,7 +65,7 @@ _CONTEXT = re.compile(
     r"|(\d+)\s*(?:tokens?|ctx|context)\b)"
 )
 _LOAD = re.compile(
-    r"\b(\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|clients?|"
+    r"(?<![\d.])\b(\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|clients?|"
     r"conversations?|chats?|concurrent|in parallel|at once|concurrency)\b"
     r"|\b(?:batch(?: size)?|concurrency)\s*(?:of|=|:)?\s*(\d+)\b"
 )
@@ -105,7 +105,7 @@ _CHEAP = re.compile(r"\b(?:cheapest|cheaper|lowest cost|least expensive|cheap)\b
 _FAST = re.compile(r"\b(?:fastest|faster|quickest|lowest latency|highest throughput|speed)\b")
 RESET = re.compile(r"^\s*(?:start over|start again|reset|new question|forget (?:that|it|everything))\b[\s,.:;!-]*")
 _COMPARE_TWO = re.compile(r"\bcompare\s*(?:the\s*)?" + INSTANCE + r"\s*(?:vs\.?|versus|with|and|to|against)\s*" + INSTANCE)
-_VERSUS = re.compile(r"\b" + INSTANCE + r"\s*(?:vs\.?|versus|or|against)\s*" + INSTANCE + r"\b")
+_VERSUS = re.compile(r"\b" + INSTANCE + r"\s*(?:vs\.?|versus|or|against|and|,)\s*" + INSTANCE + r"\b")
 _COMPARE_ONE = re.compile(r"\bcompare\s*(?:it\s*)?(?:with|to|against)\s*" + INSTANCE)
 _WHY_NOT = re.compile(r"\bwhy\s*(?:not|no|isn'?t|wasn'?t|doesn'?t)\s*(?:use\s*|pick\s*|the\s*|on\s*|an?\s*)?" + INSTANCE)
 _ONLY_INSTANCE = re.compile(r"\b(?:only|just)\s*(?:on\s*)?" + INSTANCE)

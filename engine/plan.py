@@ -154,6 +154,7 @@ class Plan:
     catalog_version: str
     why_not: WhyNot | None = None
     fixes: tuple[Note, ...] = ()  # levers for a tight or failed plan, each re-planned (engine/advice.py)
+    price_region: str = "us-east-1"  # the region the catalog's prices are for
     schema_version: int = SCHEMA_VERSION
 
     @property

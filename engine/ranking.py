@@ -148,6 +148,7 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
         assumptions=assumptions,
         catalog_as_of=catalog.as_of,
         catalog_version=catalog.digest,
+        price_region=catalog.region,
     )
     if not advise:
         return result

@@ -51,6 +51,7 @@ class ServeCommand:
     fields: dict[str, object] = field(default_factory=dict)
     not_modelled: list[str] = field(default_factory=list)  # flags that matter but are not modelled
     ignored: list[str] = field(default_factory=list)  # flags that do not change memory
+    words: list[str] = field(default_factory=list)  # words after the command that are not flags ("on g6e.xlarge")
     prose: str = ""  # the words around the command ("will this OOM on g6e.12xlarge?")
 
 
@@ -68,8 +69,9 @@ def split_command(text: str) -> tuple[str, str] | None:
 
 def read_command(command: str) -> ServeCommand:
     """Flags and their values; raises ParseError when the command cannot be read (no model, bad numbers)."""
+    text = command.replace("`", " ").replace("\u2014", "--").replace("\u2013", "--")  # Slack/macOS turn -- into a dash
     try:
-        words = shlex.split(command.replace("`", " "))
+        words = shlex.split(text)
     except ValueError as exc:
         raise ParseError("command_unreadable", reason=str(exc)) from exc
     read = ServeCommand()
@@ -78,13 +80,24 @@ def read_command(command: str) -> ServeCommand:
     while i < len(words):
         word = words[i]
         flag, _, inline = word.partition("=") if word.startswith("-") else ("", "", "")
+        if flag.startswith("--"):
+            flag = "--" + flag[2:].replace("_", "-")  # vLLM accepts --tensor_parallel_size too
         if not flag:
-            raw.setdefault("model", word)  # the positional model of `vllm serve MODEL`
+            if "model" in raw:
+                read.words.append(word)  # prose after the command: read with the rest of the message
+            else:
+                raw["model"] = word  # the positional model of `vllm serve MODEL`
             i += 1
             continue
-        takes_value = flag not in _SWITCHES and not inline
-        value = inline or (words[i + 1] if takes_value and i + 1 < len(words) else "")
-        i += 2 if takes_value and not inline and i + 1 < len(words) else 1
+        following = words[i + 1] if i + 1 < len(words) else ""
+        # a flag takes the next word as its value unless it is a known switch, has its value inline
+        # (--x=1, -O3), or the next word is itself a flag
+        takes_value = (
+            flag not in _SWITCHES and not inline and bool(following) and not following.startswith("-")
+            and not (flag.startswith("-") and not flag.startswith("--") and len(flag) > 3)
+        )  # fmt: skip
+        value = inline or (following if takes_value else "")
+        i += 2 if takes_value else 1
         if flag in _VALUE_FLAGS:
             raw[_VALUE_FLAGS[flag]] = value
         elif flag in NOT_MODELLED:
@@ -128,8 +141,8 @@ def _fields(raw: dict[str, str]) -> dict[str, object]:
     if kv.startswith("fp8"):
         fields["kv_dtype"] = "fp8"
     for key, name in (("tp", "tp"), ("pp", "pp"), ("dp", "replicas")):
-        if key in raw:
-            fields[name] = _number(raw, key, int)
+        # vLLM's defaults are 1: a command without them runs on one GPU, whatever the instance has
+        fields[name] = _number(raw, key, int) if key in raw else 1
     if "max_model_len" in raw:
         fields["context_tokens"] = _number(raw, "max_model_len", tokens)
     if "util" in raw:

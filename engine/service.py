@@ -146,7 +146,7 @@ def _command(text: str) -> ServeCommand | None:
     if parts is None:
         return None
     command = read_command(parts[0])
-    command.prose = parts[1]
+    command.prose = " ".join([parts[1], *command.words])
     return command
 
 

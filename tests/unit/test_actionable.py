@@ -154,7 +154,7 @@ def test_fixes_are_replanned_and_say_when_they_fall_short(catalog: Catalog) -> N
     fixes = {f.lever: f for f in turn.plan.fixes}
     kv = fixes["kv_fp8"]
     assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 7840, 352)
-    assert "--kv-cache-dtype fp8: 7,840 tokens of KV, still 352 short" in words(kv)
+    assert "--kv-cache-dtype fp8: on p5.4xlarge, 7,840 tokens of KV, still 352 short" in words(kv)
     for lever, fix in fixes.items():  # each one is what the engine says for that change
         change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": fix.value},
                   "context": {"context_tokens": fix.value}, "utilization": {"gpu_memory_utilization": fix.value}}[lever]  # fmt: skip
@@ -249,3 +249,72 @@ def test_missed_targets_are_not_called_nothing_serves(catalog: Catalog) -> None:
     assert [m.code for m in warning.misses] == ["over_budget"]
     text = VIEWS.terminal(turn.plan)
     assert "Nothing I evaluated serves this" not in text and "over the $15.00/h budget" in text
+
+
+# --- found by a review as a new user ---------------------------------------------------------------
+
+
+def test_a_pasted_command_is_judged_as_written_and_the_better_layout_offered(catalog: Catalog) -> None:
+    turn = ask(catalog, "will this OOM on g6e.12xlarge? vllm serve RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic "
+                        "--max-model-len 8192")  # fmt: skip
+    (only,) = turn.plan.candidates
+    assert (only.tp, only.replicas, only.verdict) == (1, 1, "does_not_load")  # no --tensor-parallel-size: TP 1
+    layout = next(f for f in turn.plan.fixes if f.lever == "layout")
+    assert layout.enough and layout.value == 4 and layout.instance == "g6e.12xlarge"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --async-scheduling --tensor-parallel-size 2 --max-model-len 16384",
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --tensor_parallel_size=2 -O3 --max-model-len 16384",
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct \u2014tensor-parallel-size 2 \u2014max-model-len 16384",
+    ],
+)
+def test_odd_but_valid_command_flags_are_read(catalog: Catalog, command: str) -> None:
+    turn = ask(catalog, command, instance="g6e.12xlarge")
+    (only,) = turn.plan.candidates
+    assert (only.tp, turn.request.context_tokens) == (2, 16384)
+
+
+def test_words_after_a_command_are_read_with_the_question(catalog: Catalog) -> None:
+    turn = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 on g6e.xlarge with 20 users")
+    assert turn.request.instance == "g6e.xlarge" and turn.request.concurrency == 20
+
+
+def test_a_context_beyond_the_model_gets_a_command_vllm_accepts(catalog: Catalog) -> None:
+    top = ask(catalog, "llama 3.1 8b 200k context").plan.top
+    assert top.vllm_command.startswith("VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 vllm serve ")
+
+
+def test_prices_name_the_region_they_are_for(catalog: Catalog) -> None:
+    text = VIEWS.terminal(ask(catalog, "llama 3.1 8b in eu-west-1").plan)
+    assert "us-east-1 list price" in text and "eu-west-1 list price" not in text
+
+
+def test_a_fix_for_a_budget_is_an_instance_within_it(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.3 70b under $5/hour 8k")
+    enough = [f for f in turn.plan.fixes if f.enough]
+    assert enough and all(catalog.instances[f.instance].price_usd_per_hour <= 5 for f in enough)
+
+
+def test_decimal_users_are_not_read_as_whole_ones(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b 0.5 users")
+    assert turn.request.concurrency != 5 and "5" in turn.unread
+
+
+def test_two_instances_joined_by_and_are_compared(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b on g6e.12xlarge and p5.48xlarge")
+    assert {c.instance for c in turn.plan.candidates} == {"g6e.12xlarge", "p5.48xlarge"}
+
+
+def test_a_key_in_the_question_is_never_said_back(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b api key sk-SECRET999abcdef hf_abcdefghijklmnop")
+    assert not any("SECRET" in w or "hf_" in w for w in turn.unread)
+    assert "SECRET" not in VIEWS.terminal(turn.plan, unread=turn.unread)
+
+
+def test_exclude_after_only_takes_the_family_out(catalog: Catalog) -> None:
+    first = ask(catalog, "llama 3.1 8b only g6e")
+    then = respond("exclude g6e", first.memory, catalog)
+    assert then.kind == "answer" and then.request.families == () and "g6e" in then.request.exclude_families

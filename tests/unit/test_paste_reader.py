@@ -161,6 +161,7 @@ def test_kv_too_small_v1_with_estimate_command_and_two_gpus() -> None:
     assert r.vllm_version and r.vllm_version.startswith("0.15.2rc1.dev93+g11a4c9d30")
     assert r.command == {
         "model": "./Qwen/Qwen3-Coder-30B-A3B-Instruct-FP8", "model_note": None, "pp": 2, "gpu_memory_utilization": 0.9,
+        "tp": 1, "replicas": 1,  # vLLM's defaults: the command runs what it says, nothing more
         "not_modelled": ["--enable-chunked-prefill"],
     }  # fmt: skip
     assert (r.gpu_name, r.gpu_count) == ("NVIDIA GeForce RTX 5070 Ti + NVIDIA GeForce RTX 5090 D", 2)
