@@ -67,7 +67,7 @@ class Answerer:
             return self.error(intent.error)
         if intent.kind == "diagnose":
             assert intent.paste is not None
-            turn = await asyncio.to_thread(diagnosis, intent.paste, self.catalog, intent.overrides)
+            turn = await asyncio.to_thread(diagnosis, intent.paste, self.catalog, intent.overrides, intent.hints)
             assert turn.diagnosis is not None
             return Outcome(self.slack.diagnosis(turn.diagnosis), turn.memory, kind="diagnosis")
         assert intent.request is not None

@@ -118,7 +118,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if args.gpus:
         overrides["gpus"] = int(args.gpus) if args.gpus.isdigit() else args.gpus
     views = _views()
-    turn = diagnosis(read_paste(raw[:MAX_PASTE_BYTES]), _catalog(), overrides)
+    from engine.service import paste_hints
+
+    catalog = _catalog()
+    text = raw[:MAX_PASTE_BYTES]
+    turn = diagnosis(read_paste(text), catalog, overrides, paste_hints(text, catalog))
     assert turn.diagnosis is not None
     if args.json:
         print(json.dumps(views.diagnosis_json(turn.diagnosis), indent=2, default=str))

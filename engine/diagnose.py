@@ -53,16 +53,25 @@ def reading_from_json(data: dict[str, Any]) -> PasteReading:
     return PasteReading(**kept)
 
 
-def diagnose(reading: PasteReading, catalog: Catalog, overrides: dict[str, Any] | None = None) -> Diagnosis:
-    overrides = dict(overrides or {})
+def diagnose(
+    reading: PasteReading,
+    catalog: Catalog,
+    overrides: dict[str, Any] | None = None,
+    hints: dict[str, Any] | None = None,
+) -> Diagnosis:
+    """`overrides`: what the user said (flags, a follow-up), above the paste; `hints`: what the paste's own
+    prose names ("running on a g5.8xlarge", "MODEL: ..."), used only where the log itself is silent."""
+    overrides, hints = dict(overrides or {}), dict(hints or {})
     assumed: list[Note] = []
-    model = overrides.pop("model", None) or _model(catalog, reading)
-    hardware = {k: overrides.pop(k) for k in ("instance", "gpu", "gpus", "nodes") if k in overrides}
+    model = overrides.pop("model", None) or _model(catalog, reading) or hints.get("model")
+    hardware: dict[str, Any] = {k: overrides.pop(k) for k in ("instance", "gpu", "gpus", "nodes") if k in overrides}
     if not hardware:
         gpu = _gpu(catalog, reading, assumed)
         if gpu is not None:
             tp = _int(reading.command, "tp") or reading.numbers.get("tp")
             hardware = {"gpu": gpu.id, "gpus": reading.gpu_count or int(tp or 1)}
+        else:
+            hardware = {str(k): v for k, v in hints.items() if k in {"instance", "gpu", "gpus"} and v}
     if reading.kind in {"unsupported_on_gpu", "nccl_or_p2p"} and model:
         # the fix is other GPUs (for NCCL / P2P: NVLink ones, where all-reduce needs no PCIe P2P): plan them
         settings = {k: v for k, v in _settings(reading).items() if k not in {"tp", "pp", "replicas"}}

@@ -13,6 +13,7 @@ each adapter's error boundary logs them and replies with a reference.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +53,7 @@ class Intent:
     request: Request | None = None
     paste: PasteReading | None = None  # a pasted vLLM log or traceback, read
     overrides: dict[str, object] | None = None  # what a follow-up adds to a paste (the GPU, the model)
+    hints: dict[str, object] | None = None  # what a paste's own prose names, where its log is silent
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()  # words that changed nothing: every answer says them back
     remarks: tuple[Note, ...] = ()  # what a pasted command held that the plan does not use
@@ -94,7 +96,7 @@ def understand(
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
     if looks_like_paste(text):
-        return Intent("diagnose", paste=read_paste(text))
+        return Intent("diagnose", paste=read_paste(text), hints=paste_hints(text, catalog))
     if memory is not None and memory.paste is not None and not overrides:
         added = _paste_follow_up(text, catalog)
         if added:
@@ -117,6 +119,26 @@ def understand(
 _PASTE_FIELDS = frozenset(
     {"model", "instance", "nodes", "gpu", "gpus", "weights", "kv_dtype", "context_tokens", "gpu_memory_utilization", "tp"}
 )
+
+
+_LOG_LINE = re.compile(r"^\s*(?:\(|\[|INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|Traceback|File \"|\w+(?:Error|Exception)\b|\d)")
+_PROSE_CHARS = 500
+_PROSE_LINES = 30
+
+
+def paste_hints(text: str, catalog: Catalog) -> dict[str, object]:
+    """The model and hardware the words around a log name ("GPU: L40S", "on a g5.8xlarge"): log lines skipped."""
+    lines = [line for line in text.splitlines()[:400] if line.strip() and not _LOG_LINE.match(line)]
+    hints: dict[str, object] = {}
+    for line in lines[:_PROSE_LINES]:  # line by line: one line the parser refuses does not hide the others
+        try:
+            found = parse_message(line[:_PROSE_CHARS], catalog).found
+        except HeadroomError:
+            continue
+        for key in ("model", "instance", "gpu", "gpus"):
+            if found.get(key):
+                hints.setdefault(key, found[key])
+    return hints
 
 
 def _paste_follow_up(text: str, catalog: Catalog) -> dict[str, object]:
@@ -200,9 +222,14 @@ def answer(
     return Turn("answer", Memory(request, top), request, plan, moved, unread=unread, remarks=remarks)
 
 
-def diagnosis(reading: PasteReading, catalog: Catalog, overrides: dict[str, object] | None = None) -> Turn:
+def diagnosis(
+    reading: PasteReading,
+    catalog: Catalog,
+    overrides: dict[str, object] | None = None,
+    hints: dict[str, object] | None = None,
+) -> Turn:
     """Diagnose a paste; the thread remembers its settings (when known) for follow-ups."""
-    found = diagnose(reading, catalog, overrides)
+    found = diagnose(reading, catalog, overrides, hints)
     top = found.plan.top.instance if found.plan and found.plan.top else None
     memory = Memory(found.request, top, reading)
     return Turn("diagnosis", memory, found.request, found.plan, diagnosis=found)
@@ -222,7 +249,7 @@ def respond(
         return answer(intent.request, memory, catalog, intent.unread, intent.remarks)
     if intent.kind == "diagnose":
         assert intent.paste is not None
-        return diagnosis(intent.paste, catalog, {**(intent.overrides or {}), **(overrides or {})})
+        return diagnosis(intent.paste, catalog, {**(intent.overrides or {}), **(overrides or {})}, intent.hints)
     if intent.kind == "reset":
         return Turn("reset", Memory(), error=ParseError("start_over"))
     return Turn(intent.kind, error=intent.error)

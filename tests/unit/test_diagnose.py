@@ -186,3 +186,11 @@ def test_an_nccl_failure_offers_replanned_nvlink_instances(catalog: Catalog) -> 
     assert e is not None and e.feasible and e.interconnect in {"nvlink", "none"}
     assert catalog.instances[e.instance_type].interconnect == "nvlink"
     assert "On NVLink GPUs, re-planned:" in VIEWS.diagnosis(d)
+
+
+def test_the_words_around_a_log_name_the_hardware_when_the_log_does_not(catalog: Catalog) -> None:
+    text = "Hardware: I am running on a `g5.8xlarge` instance on AWS.\n" + KV_SHORT.split("\n", 1)[1]
+    text = "Model: meta-llama/Llama-3.3-70B-Instruct fp8\n" + text
+    d = respond(text, None, catalog).diagnosis
+    assert not d.missing and d.request.instance == "g5.8xlarge"
+    assert d.candidate.instance == "g5.8xlarge"
