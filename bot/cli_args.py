@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser(
         "plan",
         help="plan a deployment",
-        description="Plan a vLLM deployment on EC2, from words, flags, or both (flags win).",
+        description="Plan a vLLM deployment on EC2, from words, flags, or both (a flag that contradicts the words is refused).",
     )
     _add_plan_flags(plan)
     diagnose = sub.add_parser(

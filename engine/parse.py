@@ -53,6 +53,19 @@ STOPWORDS = frozenset(
     try trying get where users user concurrent load traffic long up same but now again let's lets go
     cost price much per hour take docs doc link see @headroom oom command start crash run out api key""".split()
 )
+#: fields a flag (or a pasted command) and the words may both give, in the same canonical form
+_FLAG_CHECKED = frozenset(
+    {
+        "weights",
+        "kv_dtype",
+        "context_tokens",
+        "input_tokens",
+        "output_tokens",
+        "concurrency",
+        "tp",
+        "gpu_memory_utilization",
+    }
+)
 #: fields whose matches add up within one message ("exclude p5 and also exclude p4d")
 _ACCUMULATE = frozenset({"exclude_families"})
 
@@ -67,16 +80,17 @@ class Reading:
     model_note: Note | None = None
     asked: bool = True  # the message had words at all
 
-
     def apply(self, rule: Rule) -> None:
-        """Record each match of `rule` and consume its words."""
+        """Record each match of `rule` and consume its words; two different values for one field are refused."""
         pieces, last = [], 0
         for match in rule.pattern.finditer(self.text):
             for key, value in rule.read(match).items():
                 if key in _ACCUMULATE and key in self.found:
                     value = tuple(dict.fromkeys((*self.found[key], *value)))  # type: ignore[misc]
-                if not (rule.keep_first and key in self.found):
-                    self.found[key] = value
+                elif key in self.found and self.found[key] != value:
+                    # "4k prompts ... 1k context", "fp8 ... int4": which one is meant is the user's to say
+                    raise ParseError("conflicting_values", field=key, first=self.found[key], second=value)
+                self.found[key] = value
             pieces += [self.text[last : match.start()], " "]
             last = match.end()
         if pieces:
@@ -169,6 +183,9 @@ def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = 
     def run() -> Request:
         fields = request_fields(reading)
         if overrides:
+            for key in _FLAG_CHECKED & fields.keys() & overrides.keys():
+                if fields[key] != overrides[key]:  # "8k context" with --context 16k: neither wins silently
+                    raise ParseError("conflicting_values", field=key, first=fields[key], second=overrides[key])
             if "model" in overrides:
                 fields["model_note"] = None
             fields.update(overrides)

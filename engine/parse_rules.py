@@ -17,11 +17,10 @@ Fields = dict[str, object]
 
 @dataclass(frozen=True)
 class Rule:
-    """A pattern and what one match sets; `keep_first`: a later match never replaces an earlier one."""
+    """A pattern and what one match sets."""
 
     pattern: re.Pattern[str]
     read: Callable[[re.Match[str]], Fields]
-    keep_first: bool = False
 
 
 # --- vocabulary ------------------------------------------------------------------------------
@@ -51,8 +50,8 @@ _KV = re.compile(
 )
 _MAX_MODEL_LEN = re.compile(r"\bmax[-_ ]?model[-_ ]?len(?:gth)?\s*[=:]?\s*" + _TOKENS + r"\b")
 _SPLIT = re.compile(
-    r"\b" + _TOKENS + r"\s*(?:tokens?\s*)?(?:in|input|prompt)(?:\s*tokens?)?\s*[,/+&]?\s*(?:and\s*|with\s*)?"
-    + _TOKENS + r"\s*(?:tokens?\s*)?(?:out|output|completion|generated|generation)\b"
+    r"\b" + _TOKENS + r"\s*(?:tokens?\s*)?(?:in|inputs?|prompts?)(?:\s*tokens?)?\s*[,/+&]?\s*(?:and\s*|with\s*|plus\s*)?"
+    + _TOKENS + r"\s*(?:tokens?\s*)?(?:out|outputs?|completions?|generated|generation)\b"
 )
 _SPLIT_NAMED = re.compile(
     r"\b(?:input|prompt)s?\s*(?:of|=|:)?\s*" + _TOKENS + r"\s*(?:tokens?)?\s*[,/&]?\s*(?:and\s*)?"
@@ -192,7 +191,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     Rule(_CONTEXT, _first_group("context_tokens", tokens)),
     Rule(_LOAD_MAX, _constant({"concurrency": "max"})),
     Rule(_LOAD, _first_group("concurrency", int)),
-    Rule(_WEIGHT, lambda m: {"weights": WEIGHT_WORDS[m.group(1)]}, keep_first=True),
+    Rule(_WEIGHT, lambda m: {"weights": WEIGHT_WORDS[m.group(1)]}),
     Rule(_CHEAP, _constant({"sort": "cost"})),
     Rule(_FAST, _constant({"sort": "speed"})),
 )

@@ -87,7 +87,7 @@ def understand(
     overrides: dict[str, object] | None = None,
     addressed: bool = True,
 ) -> Intent:
-    """Parse a new question or apply a follow-up; `overrides` (command-line flags) win over the words.
+    """Parse a new question or apply a follow-up; `overrides` (command-line flags) add to the words.
 
     `addressed=False` is a message in a conversation that was not said to headroom (thread
     chatter: "thanks!", "lol", a question to a colleague): it is read like any follow-up, but

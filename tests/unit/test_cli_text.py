@@ -23,15 +23,24 @@ def test_text_and_flags_give_the_same_budget(capsys) -> None:
     assert not any("read as" in a["text"] for a in by_words["assumptions"])
 
 
-def test_flags_override_the_words(capsys) -> None:
-    data = plan_json(capsys, "llama 3.3 70b fp8 8k context", "--context", "32k", "--weights", "int4")
-    assert (data["request"]["context_tokens"], data["request"]["weights_dtype"]) == (32768, "int4")
+def test_flags_add_to_the_words(capsys) -> None:
+    data = plan_json(capsys, "llama 3.3 70b fp8 8k context", "--concurrency", "4", "--weights", "fp8")
+    assert (data["request"]["context_tokens"], data["request"]["weights_dtype"], data["request"]["concurrency"]) == (
+        8192,
+        "fp8",
+        4,
+    )
+
+
+def test_a_flag_that_contradicts_the_words_is_refused_not_preferred(capsys) -> None:
+    assert main(["plan", "llama 3.3 70b fp8 8k context", "--context", "32k"]) == 2
+    assert "two contexts: '8,192' and '32,768'" in capsys.readouterr().err
 
 
 def test_unreadable_text_exits_2_saying_what_was_understood(capsys) -> None:
     assert main(["plan", "lamma fp8 8k 16 users"]) == 2
     err = capsys.readouterr().err
-    assert "understood:" in err and all(p in err for p in ("weights=fp8", "context_tokens=8192", "concurrency=16"))
+    assert "understood:" in err and all(p in err for p in ("weights=fp8", "context_tokens=8,192", "concurrency=16"))
     assert "did you mean" in err and "Traceback" not in err
 
 

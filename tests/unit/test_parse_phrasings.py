@@ -157,6 +157,8 @@ PHRASINGS: list[tuple[str, dict]] = [
     ("llama 3.1 8b 2k in 512 out", {"model": L31_8, "input_tokens": 2048, "output_tokens": 512}),
     ("llama 3.1 8b 2000 input 500 output tokens", {"model": L31_8, "input_tokens": 2000, "output_tokens": 500}),
     ("llama 3.1 8b prompt 1k output 256", {"model": L31_8, "input_tokens": 1024, "output_tokens": 256}),
+    ("llama 3.1 8b 4k prompts plus 1k outputs", {"model": L31_8, "input_tokens": 4096, "output_tokens": 1024}),
+    ("llama 3.1 8b fp8, fp8 weights, 8k ctx, 8k context", {"model": L31_8, "weights": "fp8", "context_tokens": 8192}),
     ("llama 3.1 8b 32k ctx, 4k in 1k out", {"model": L31_8, "context_tokens": 32768, "input_tokens": 4096, "output_tokens": 1024}),
     # --- load
     ("llama 3.1 8b 16 users", {"model": L31_8, "concurrency": 16}),
@@ -276,3 +278,20 @@ def test_contradictions_are_parse_errors_not_crashes(catalog: Catalog) -> None:
     assert err.value.code == "invalid_values"
     assert [p["type"] for p in err.value.params["problems"]] == ["split_exceeds_context"]
     assert "exceed the 4096-token context" in VIEWS.error(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        ("llama 3.3 70b fp8 32k context, actually 8k context", "context_tokens", "two contexts: '32,768' and '8,192'"),
+        ("llama 3.3 70b fp8 then int4", "weights", "two weight precisions: 'fp8' and 'int4'"),
+        ("Qwen/Qwen2.5-72B-Instruct-AWQ fp8", "weights", "'int4' and 'fp8'"),
+        ("llama 3.1 8b 16 users or 64 users", "concurrency", "two loads: '16' and '64'"),
+        ("llama 3.1 8b cheapest and fastest", "sort", "cheapest or fastest"),
+    ],
+)
+def test_two_values_for_one_field_are_refused_not_overwritten(catalog: Catalog, text, field, says) -> None:
+    with pytest.raises(ParseError) as err:
+        parse_request(text, catalog)
+    assert (err.value.code, err.value.params["field"]) == ("conflicting_values", field)
+    assert says in VIEWS.error(err.value)
