@@ -8,7 +8,7 @@ from engine.plan import Plan
 #: the request fields a follow-up can change, in the order they are reported
 FIELDS = (
     "model", "weights_dtype", "kv_dtype", "context_tokens", "input_tokens", "output_tokens", "concurrency",
-    "instance", "gpu", "gpus", "tp", "gpu_memory_utilization", "vllm_version", "region", "families",
+    "instance", "gpu", "gpus", "tp", "pp", "replicas", "gpu_memory_utilization", "vllm_version", "region", "families",
     "exclude_families", "max_usd_per_hour", "min_tokens_per_s", "max_ttft_s", "sort",
 )  # fmt: skip
 

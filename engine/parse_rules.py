@@ -88,6 +88,9 @@ _TTFT = re.compile(
     + r"\s*(ms|milliseconds?|s|secs?|seconds?)\b"
 )
 _TP = re.compile(r"\b(?:tp|tensor[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
+_REPLICAS = re.compile(
+    r"\b(\d+)\s*(?:data[- ]parallel\s*)?(?:replicas?|copies)\b|\b(?:dp|data[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b"
+)
 _UTIL = re.compile(
     r"\b(?:gpu[- ]?)?(?:util(?:i[sz]ation)?|gpu-memory-utilization|mem(?:ory)?[- ]util(?:i[sz]ation)?)\s*(?:of|=|:)?\s*"
     r"(\d*\.?\d+\s*%?)"
@@ -178,6 +181,7 @@ INSTANCE_RULES: tuple[Rule, ...] = (
 #: numbers, precisions and ranking words, after every pin
 NUMBER_RULES: tuple[Rule, ...] = (
     Rule(_TP, _one("tp", int)),
+    Rule(_REPLICAS, _first_group("replicas", int)),
     Rule(_UTIL, _one("gpu_memory_utilization", _fraction)),
     Rule(_VLLM, _one("vllm_version")),
     Rule(_REGION, _one("region")),

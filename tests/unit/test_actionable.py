@@ -36,6 +36,15 @@ def test_int4_instead_in_chat_changes_the_command(catalog: Catalog) -> None:
     assert then.plan.top.vllm_command.startswith("vllm serve Qwen/Qwen2.5-72B-Instruct-AWQ ")
 
 
+def test_two_replicas_in_a_follow_up_are_said_and_started(catalog: Catalog) -> None:
+    first = ask(catalog, "llama 3.1 8b bf16 on g6e.12xlarge")
+    then = respond("2 replicas", first.memory, catalog)
+    top = then.plan.top
+    assert (top.tp, top.replicas) == (2, 2) and "--tensor-parallel-size 2 --data-parallel-size 2 " in top.vllm_command
+    assert "replicas: default → 2" in [words(n) for n in then.changes]
+    assert "(the replica count you set)" in VIEWS.terminal(then.plan)
+
+
 def test_no_known_checkpoint_means_no_command_and_a_plain_warning(catalog: Catalog) -> None:
     turn = ask(catalog, "gemma 2 9b int8")
     assert turn.plan.top is not None and turn.plan.top.vllm_command is None

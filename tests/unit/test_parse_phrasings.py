@@ -158,6 +158,9 @@ PHRASINGS: list[tuple[str, dict]] = [
     ("llama 3.1 8b 2000 input 500 output tokens", {"model": L31_8, "input_tokens": 2000, "output_tokens": 500}),
     ("llama 3.1 8b prompt 1k output 256", {"model": L31_8, "input_tokens": 1024, "output_tokens": 256}),
     ("llama 3.1 8b 4k prompts plus 1k outputs", {"model": L31_8, "input_tokens": 4096, "output_tokens": 1024}),
+    ("llama 3.1 8b 2 replicas", {"model": L31_8, "replicas": 2}),
+    ("llama 3.1 8b dp 4 tp 2", {"model": L31_8, "replicas": 4, "tp": 2}),
+    ("llama 3.1 8b data parallel size=2", {"model": L31_8, "replicas": 2}),
     ("llama 3.1 8b fp8, fp8 weights, 8k ctx, 8k context", {"model": L31_8, "weights": "fp8", "context_tokens": 8192}),
     ("llama 3.1 8b 32k ctx, 4k in 1k out", {"model": L31_8, "context_tokens": 32768, "input_tokens": 4096, "output_tokens": 1024}),
     # --- load
