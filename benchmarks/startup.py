@@ -12,6 +12,7 @@ Prints median, p90 and each median's ratio to `python -c pass`.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -49,10 +50,16 @@ def warm_catalog_cache() -> str:
     return str(cache_path(default_cache_dir(), sources_digest(read_sources())))
 
 
+# Timed runs may write and then read .pyc files, as on any user's machine: a shell that sets
+# PYTHONDONTWRITEBYTECODE (some sandboxes and containers do) would otherwise make every run
+# recompile the project's modules from source and time that instead.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_once(argv: list[str], stdin: str | None) -> tuple[float, int, str]:
     """Seconds the whole process took, its exit status, and its stderr."""
     started = time.perf_counter()
-    done = subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
     return time.perf_counter() - started, done.returncode, done.stderr
 
 
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python: {sys.executable} ({sys.version.split()[0]})")
     print(f"headroom: {' '.join(headroom_command())}")
     print(f"catalog cache warmed first: {warm_catalog_cache()}")
+    if "PYTHONDONTWRITEBYTECODE" in os.environ:
+        print("PYTHONDONTWRITEBYTECODE is set here; the timed runs unset it, so they use .pyc files like a user's machine")
     todo = commands()
     times: dict[str, list[float]] = {label: [] for label, _, _ in todo}
     failures: dict[str, tuple[int, str]] = {}

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
-from engine.diagnose import Diagnosis
 from engine.errors import HeadroomError
 from engine.notes import Note
 from engine.plan import Candidate, Plan
 from engine.request import Request
+
+if TYPE_CHECKING:  # a plan never needs the diagnosis module loaded
+    from engine.diagnose import Diagnosis
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic.version import VERSION as PYDANTIC_VERSION
 
-from engine.catalog import compiled, loader, schema
+from engine.catalog import compiled, loader, resolve, schema
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
 from engine.catalog.loader import Catalog, build_catalog, read_sources, sources_digest
 from engine.errors import CatalogError
@@ -51,7 +51,7 @@ def _code_fingerprint() -> str:
     Without this a developer who tightens a validator would keep getting the catalog the old code accepted.
     """
     digest = hashlib.sha256(f"{COMPILED_FORMAT}:{PYDANTIC_VERSION}".encode())
-    for module in (schema, loader, compiled):
+    for module in (schema, loader, compiled, resolve):  # resolve: the compiled name index
         if module.__file__:
             with contextlib.suppress(OSError):
                 digest.update(Path(module.__file__).read_bytes())

@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
-from engine.diagnose import Diagnosis
 from engine.errors import HeadroomError, ParseError
 from engine.notes import Note
 from engine.plan import Candidate, Plan, plan_json
+
+if TYPE_CHECKING:  # a plan never needs the diagnosis module loaded
+    from engine.diagnose import Diagnosis
 
 
 def _gib(value: float | None) -> str:

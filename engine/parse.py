@@ -32,7 +32,6 @@ from engine.parse_rules import (
     Rule,
     lexicon,
 )
-from engine.paste_patterns import redact
 from engine.request import Request, RequestDelta, validation_problems
 from engine.text import clean
 
@@ -103,6 +102,10 @@ class Reading:
     def unknown(self) -> list[str]:
         words = re.findall(r"[^\s?!,.;:()\[\]{}\"'/]+", self.text)
         kept = [w for w in words if w not in STOPWORDS and not re.fullmatch(r"[\W_]+", w)]
+        if not kept:
+            return []
+        from engine.paste_patterns import redact  # the secret patterns, compiled only when words are said back
+
         return [w if redact(w) == w else "***" for w in kept]  # a pasted key is never said back
 
 
@@ -112,6 +115,8 @@ def read(text: str, catalog: Catalog) -> Reading:
         raise ParseError("too_long", chars=len(text), limit=MAX_CHARS)
     reading = Reading(clean(text))
     reading.asked = bool(reading.text.strip())
+    if not reading.asked:  # flags only: no words, nothing to read (and no pattern to compile)
+        return reading
     reset = RESET.match(reading.text)
     if reset:
         reading.reset = True

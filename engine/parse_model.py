@@ -6,8 +6,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import model_index, normalise, resolve_model
 from engine.catalog.schema import ModelSpec
@@ -125,6 +123,8 @@ def _fuzzy_model_phrase(words: list[_Word], index: dict[str, ModelSpec]) -> Mode
             lookups += 1
             if lookups > _MAX_FUZZY_LOOKUPS:
                 break
+            from rapidfuzz import fuzz, process  # only when a sized phrase is not an exact name
+
             window = words[i : i + length]
             phrase = _phrase_key(window)
             numbers = _NUMBER.findall(phrase)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from rapidfuzz import process
-
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import normalise
 from engine.catalog.schema import GpuSpec, InstanceSpec
@@ -48,6 +46,8 @@ def find_gpu(catalog: Catalog, name: str) -> GpuSpec:
     for gpu in catalog.gpus.values():
         if wanted in {normalise(gpu.id), normalise(gpu.name), *(normalise(a) for a in gpu.aliases)}:
             return gpu
+    from rapidfuzz import process  # only for a miss
+
     names = {g.id: g for g in catalog.gpus.values()}
     close = [m[0] for m in process.extract(name, list(names), limit=4) if m[1] >= 50]
     raise UnknownHardware("unknown_gpu", suggestions=close, name=name)
@@ -57,6 +57,8 @@ def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
     key = name.strip().lower()
     if key in catalog.instances:
         return catalog.instances[key]
+    from rapidfuzz import process  # only for a miss
+
     close = [m[0] for m in process.extract(key, list(catalog.instances), limit=4) if m[1] >= 60]
     raise UnknownHardware("unknown_instance", suggestions=close, name=name)
 

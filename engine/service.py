@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 
 from engine.catalog.loader import Catalog
 from engine.changes import changes
-from engine.diagnose import Diagnosis, diagnose
 from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.followup import merge
 from engine.notes import Note, note
 from engine.parse import parse_followup, parse_message, request_from
-from engine.paste_reader import PasteReading, looks_like_paste, read_paste
 from engine.plan import Plan
 from engine.ranking import plan as make_plan
 from engine.request import Request, validation_problems
-from engine.serve_command import ServeCommand, read_command, split_command
+
+if TYPE_CHECKING:  # imported where used: a flags-only `headroom plan` never reads a paste or a command
+    from engine.diagnose import Diagnosis
+    from engine.paste_reader import PasteReading
+    from engine.serve_command import ServeCommand
 
 #: messages that ask how to use headroom rather than ask a question
 HELP_WORDS = frozenset({"", "help", "?", "hi", "hello", "hey", "usage"})
@@ -95,8 +97,11 @@ def understand(
     """
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
-    if looks_like_paste(text):
-        return Intent("diagnose", paste=read_paste(text), hints=paste_hints(text, catalog))
+    if text.strip():
+        from engine.paste_reader import looks_like_paste, read_paste
+
+        if looks_like_paste(text):
+            return Intent("diagnose", paste=read_paste(text), hints=paste_hints(text, catalog))
     if memory is not None and memory.paste is not None and not overrides:
         added = _paste_follow_up(text, catalog)
         if added:
@@ -164,6 +169,10 @@ def _carried(memory: Memory, added: dict[str, object]) -> dict[str, object]:
 
 def _command(text: str) -> ServeCommand | None:
     """A `vllm serve` command in the message, read; the words around it are kept to read as usual."""
+    if not text.strip():
+        return None
+    from engine.serve_command import read_command, split_command
+
     parts = split_command(text)
     if parts is None:
         return None
@@ -229,6 +238,8 @@ def diagnosis(
     hints: dict[str, object] | None = None,
 ) -> Turn:
     """Diagnose a paste; the thread remembers its settings (when known) for follow-ups."""
+    from engine.diagnose import diagnose
+
     found = diagnose(reading, catalog, overrides, hints)
     top = found.plan.top.instance if found.plan and found.plan.top else None
     memory = Memory(found.request, top, reading)

@@ -13,10 +13,11 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
+from engine.catalog.resolve import build_model_index, seed_model_index
 from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 3
+COMPILED_FORMAT = 4
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -40,6 +41,8 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "sources": dict(catalog.sources),
         "bare_size_families": list(catalog.bare_size_families),
         "releases": {model: dict(by_dtype) for model, by_dtype in catalog.releases.items()},
+        # the name index costs ~1,000 normalisations: worked out here once, not on every start-up
+        "model_index": {key: catalog.models.index(spec) for key, spec in build_model_index(catalog).items()},
     }
 
 
@@ -119,7 +122,7 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
     kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies)
     model, gpu, instance, vllm, efficiencies = (_model_converter(kind, memo) for kind in kinds)
     try:
-        return Catalog(
+        catalog = Catalog(
             models=tuple(model(m) for m in data["models"]),
             gpus={str(key): gpu(g) for key, g in data["gpus"].items()},
             instances={str(key): instance(i) for key, i in data["instances"].items()},
@@ -132,5 +135,7 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
             bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
             releases={str(m): {str(w): str(r) for w, r in d.items()} for m, d in data["releases"].items()},
         )
+        seed_model_index(catalog, {str(key): catalog.models[at] for key, at in data["model_index"].items()})
+        return catalog
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CatalogError(f"compiled catalog is malformed: {type(exc).__name__}: {exc}") from exc

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-
 from engine.catalog.loader import Catalog
 from engine.catalog.schema import ModelSpec
 from engine.dtypes import WeightDtype
@@ -78,10 +76,18 @@ def _strip_release(name: str) -> tuple[str, WeightDtype | None]:
 
 def model_index(catalog: Catalog) -> dict[str, ModelSpec]:
     """Normalised names (ids, aliases, "family size") -> model; built once per catalog (memoised on it)."""
-    return catalog.memo.get(("model_index",), _build_index, catalog)
+    return catalog.memo.get(_INDEX_KEY, build_model_index, catalog)
 
 
-def _build_index(catalog: Catalog) -> dict[str, ModelSpec]:
+_INDEX_KEY = ("model_index",)
+
+
+def seed_model_index(catalog: Catalog, index: dict[str, ModelSpec]) -> None:
+    """Give a catalog the index its compiled form carries (``build_model_index`` of the same data and code)."""
+    catalog.memo.get(_INDEX_KEY, lambda: index)
+
+
+def build_model_index(catalog: Catalog) -> dict[str, ModelSpec]:
     index: dict[str, ModelSpec] = {}
     for spec in catalog.models:
         names = [spec.id, spec.id.split("/")[-1], spec.name, f"{spec.family} {spec.size}", *spec.aliases]
@@ -105,6 +111,8 @@ def resolve_model(catalog: Catalog, name: str) -> ResolvedModel:
 
 def suggest_models(catalog: Catalog, name: str, limit: int = 5) -> list[str]:
     """Closest catalog model ids to a misspelt name (rapidfuzz WRatio over normalised names)."""
+    from rapidfuzz import fuzz, process  # only for a miss: not on every start-up
+
     index = model_index(catalog)
     query = _strip_release(name)[0] or normalise(name)
     matches = process.extract(query, list(index), scorer=fuzz.WRatio, limit=limit * 4)
