@@ -109,7 +109,11 @@ def understand(
     try:
         command = _command(text)
         if command is not None:
-            request, unread = _next_request(command.prose, None, catalog, {**command.fields, **(overrides or {})})
+            flags = overrides or {}
+            for key in command.fields.keys() & flags.keys():
+                if command.fields[key] != flags[key]:  # `--max-model-len 8192` pasted, --context 32k given
+                    raise ParseError("conflicting_values", field=key, first=command.fields[key], second=flags[key])
+            request, unread = _next_request(command.prose, None, catalog, {**command.fields, **flags})
             return Intent("ask", request, unread=unread, remarks=_remarks(command))
         request, unread = _next_request(text, memory, catalog, overrides or {})
     except (HeadroomError, ValidationError) as exc:

@@ -327,3 +327,11 @@ def test_exclude_after_only_takes_the_family_out(catalog: Catalog) -> None:
     first = ask(catalog, "llama 3.1 8b only g6e")
     then = respond("exclude g6e", first.memory, catalog)
     assert then.kind == "answer" and then.request.families == () and "g6e" in then.request.exclude_families
+
+
+def test_a_flag_that_contradicts_the_pasted_command_is_refused_not_applied(catalog: Catalog) -> None:
+    command = "vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192"
+    turn = ask(catalog, command, context_tokens=32768)
+    assert turn.kind == "error" and turn.error is not None and turn.error.code == "conflicting_values"
+    agreeing = ask(catalog, command, context_tokens=8192)  # the same value twice is no conflict
+    assert agreeing.kind == "answer" and agreeing.request.context_tokens == 8192
