@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.catalog.loader import Catalog
+from engine.errors import ParseError
 
 Fields = dict[str, object]
 
@@ -67,6 +68,11 @@ _LOAD = re.compile(
     r"(?<![\d.])\b(\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|clients?|"
     r"conversations?|chats?|concurrent|in parallel|at once|concurrency)\b"
     r"|\b(?:batch(?: size)?|concurrency)\s*(?:of|=|:)?\s*(\d+)\b"
+)
+#: "0.5 users", "2.5 concurrent requests": a load is a whole number; refused, never read as 5 or 1
+_LOAD_FRACTION = re.compile(
+    r"(?<![\w.])(\d*\.\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|"
+    r"clients?|conversations?|chats?)\b"
 )
 _LOAD_MAX = re.compile(
     r"\b(?:max(?:imum)?|full)\s*(?:users|concurrency|load|batch|throughput)\b|\bas many (?:users |requests )?as (?:possible|fit|it can)\b"
@@ -160,6 +166,11 @@ def _split(m: re.Match[str]) -> Fields:
     return {"input_tokens": tokens(m.group(1)), "output_tokens": tokens(m.group(2))}
 
 
+def _refuse(code: str, value: str) -> Fields:
+    """For words that name an impossible value: the request is refused, not read another way."""
+    raise ParseError(code, value=value)
+
+
 def _constant(fields: Fields) -> Callable[[re.Match[str]], Fields]:
     return lambda m: dict(fields)
 
@@ -194,6 +205,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     Rule(_KV, _first_group("kv_dtype", _kv_dtype)),
     Rule(_CONTEXT, _first_group("context_tokens", tokens)),
     Rule(_LOAD_MAX, _constant({"concurrency": "max"})),
+    Rule(_LOAD_FRACTION, lambda m: _refuse("fractional_load", m.group(1))),
     Rule(_LOAD, _first_group("concurrency", int)),
     Rule(_WEIGHT, lambda m: {"weights": WEIGHT_WORDS[m.group(1)]}),
     Rule(_CHEAP, _constant({"sort": "cost"})),

@@ -298,3 +298,11 @@ def test_two_values_for_one_field_are_refused_not_overwritten(catalog: Catalog, 
         parse_request(text, catalog)
     assert (err.value.code, err.value.params["field"]) == ("conflicting_values", field)
     assert says in VIEWS.error(err.value)
+
+
+@pytest.mark.parametrize("text", ["llama 3.1 8b 0.5 users", "llama 3.1 8b .5 concurrent requests", "llama 3.1 8b 2.5 users"])
+def test_a_fractional_load_is_refused_not_read_as_another_number(catalog: Catalog, text: str) -> None:
+    with pytest.raises(ParseError) as err:
+        parse_request(text, catalog)
+    assert err.value.code == "fractional_load"
+    assert "whole number" in VIEWS.error(err.value)
