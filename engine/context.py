@@ -27,6 +27,13 @@ class PlanContext:
     checkpoint: str | None  # what `vllm serve` loads: None when no checkpoint in this precision is known
     checkpoint_release: str | None  # the pre-quantized release loaded (named by the user or chosen from data)
 
+    @property
+    def weight_block(self) -> int | None:
+        """The FP8 block size of the checkpoint loaded, when it is block-quantized (None: no block rule)."""
+        if self.served.fmt.dtype != "fp8" or self.checkpoint is None:
+            return None
+        return self.catalog.weight_blocks.get(self.checkpoint)
+
 
 def _weights_for(req: Request, resolved: ResolvedModel) -> str | None:
     if req.weights and resolved.implied_weights and req.weights != resolved.implied_weights:
@@ -95,7 +102,29 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     ctx = PlanContext(
         req, catalog, served, behaviour, version, context, split, resolved.release, checkpoint, release
     )
+    blocked = _block_limits(ctx)
+    if blocked is not None:
+        warnings.append(blocked)
     return ctx, warnings, assumptions
+
+
+def _block_limits(ctx: PlanContext) -> Note | None:
+    """Which common TP sizes a block-FP8 checkpoint rules out (placement.split_block), said once per plan."""
+    from engine.placement import split_block, valid_tp_degrees  # placement builds on this module's request types
+
+    block = ctx.weight_block
+    if block is None:
+        return None
+    heads_allow = valid_tp_degrees(ctx.served, 8)
+    ruled_out = [(tp, split_block(ctx.served, tp, block)) for tp in heads_allow]
+    cuts = [(tp, cut) for tp, cut in ruled_out if cut is not None]
+    if not cuts:
+        return None
+    layer, width = cuts[0][1]  # type: ignore[misc]
+    return note(
+        "fp8_block_tp", checkpoint=ctx.checkpoint, block=block, excluded=[tp for tp, _ in cuts],
+        allowed=[tp for tp, cut in ruled_out if cut is None], layer=layer, width=width,
+    )  # fmt: skip
 
 
 def _checkpoint(

@@ -63,8 +63,9 @@ def find_instance(catalog: Catalog, name: str) -> InstanceSpec:
     raise UnknownHardware("unknown_instance", suggestions=close, name=name)
 
 
-def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
-    """TP degrees vLLM accepts: they divide the GPU count and the attention heads (and KV heads)."""
+def valid_tp_degrees(served: ServedModel, gpu_count: int, weight_block: int | None = None) -> list[int]:
+    """TP degrees vLLM accepts: they divide the GPU count and the attention heads (and KV heads), and
+    for block-quantized FP8 weights every shard is whole blocks."""
     arch = served.arch
     degrees = []
     for tp in range(1, gpu_count + 1):
@@ -72,8 +73,36 @@ def valid_tp_degrees(served: ServedModel, gpu_count: int) -> list[int]:
             continue
         if not arch.mla and arch.kv_heads % tp and tp % arch.kv_heads:
             continue
+        if weight_block and split_block(served, tp, weight_block):
+            continue
         degrees.append(tp)
     return degrees
+
+
+def split_block(served: ServedModel, tp: int, block: int) -> tuple[str, int] | None:
+    """The first layer width that TP `tp` cuts into shards that are not whole `block`-wide FP8 blocks, or None.
+
+    Mirrors vLLM's fp8_utils.validate_fp8_block_shape (linear layers: a column-parallel output shard
+    and a row-parallel input shard must be multiples of the block) and the block-FP8 fused-MoE
+    check (each expert's intermediate shard), both of which refuse to load the model otherwise
+    (vllm-project/vllm issue 52997). MLA projections and linear-attention layers are not checked.
+    """
+    if tp == 1:
+        return None
+    arch, moe = served.arch, served.arch.moe
+    widths: list[tuple[str, int]] = []
+    if not arch.mla:
+        widths += [("attention", arch.heads * arch.head_dim), ("kv", max(arch.kv_heads, tp) * arch.head_dim)]
+    if arch.intermediate and (moe is None or moe.first_dense_layers or moe.layer_step > 1):
+        widths.append(("mlp", arch.intermediate))
+    if moe is not None:
+        widths.append(("expert", moe.expert_intermediate))
+        if moe.shared_experts and moe.shared_intermediate:
+            widths.append(("shared_expert", moe.shared_intermediate * moe.shared_experts))
+    for name, width in widths:
+        if width % tp or (width // tp) % block:
+            return name, width
+    return None
 
 
 # --- hardware lists ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from engine.catalog.loader import Catalog
 from engine.context import PlanContext, build_context
 from engine.errors import InvalidRequest
 from engine.notes import note
-from engine.placement import Hardware, hardware_options, multi_node_options
+from engine.placement import Hardware, hardware_options, multi_node_options, split_block, valid_tp_degrees
 from engine.plan import Budget, Candidate, NormalisedRequest, Plan, WhyNot
 from engine.request import Request
 from engine.search import VERDICT_ORDER, Scratch, choose_split
@@ -118,6 +118,14 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
     candidates = _candidates(ctx, scratch, options)
     if options and not candidates:  # a pinned TP that no GPU set can run
         counts = sorted({hw.gpu_count for hw in options})
+        block, tp = ctx.weight_block, req.tp
+        cut = split_block(ctx.served, tp, block) if tp and block else None
+        if tp and cut is not None:  # heads and GPUs allow it; the checkpoint's FP8 blocks do not
+            raise InvalidRequest(
+                "tp_splits_fp8_block", tp=tp, checkpoint=ctx.checkpoint, block=block,
+                layer=cut[0], width=cut[1], shard=cut[1] / tp,
+                working=valid_tp_degrees(ctx.served, max(counts), block),
+            )  # fmt: skip
         raise InvalidRequest(
             "tp_invalid", tp=req.tp, pp=req.pp, replicas=req.replicas, counts=counts,
             heads=ctx.served.arch.heads, kv_heads=ctx.served.arch.kv_heads,

@@ -164,7 +164,7 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
     req = ctx.request
     if hw.nodes > 1:
         tp, pp = req.tp or hw.gpus_per_node, req.pp or hw.nodes
-        if tp * pp > hw.gpu_count or tp not in valid_tp_degrees(ctx.served, tp):
+        if tp * pp > hw.gpu_count or tp not in valid_tp_degrees(ctx.served, tp, ctx.weight_block):
             return None
         return assess(ctx, scratch, hw, tp, pp, 1)
     key = hw.set_key
@@ -175,7 +175,7 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
         return None
     per_stage = hw.gpu_count // pp
     if per_stage not in scratch.degrees:
-        scratch.degrees[per_stage] = valid_tp_degrees(ctx.served, per_stage)
+        scratch.degrees[per_stage] = valid_tp_degrees(ctx.served, per_stage, ctx.weight_block)
     degrees = scratch.degrees[per_stage]
     if req.tp:
         degrees = [req.tp] if req.tp in degrees else []

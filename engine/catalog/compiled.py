@@ -17,7 +17,7 @@ from engine.catalog.resolve import build_model_index, seed_model_index
 from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 4
+COMPILED_FORMAT = 5
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -41,6 +41,7 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "sources": dict(catalog.sources),
         "bare_size_families": list(catalog.bare_size_families),
         "releases": {model: dict(by_dtype) for model, by_dtype in catalog.releases.items()},
+        "weight_blocks": dict(catalog.weight_blocks),
         # the name index costs ~1,000 normalisations: worked out here once, not on every start-up
         "model_index": {key: catalog.models.index(spec) for key, spec in build_model_index(catalog).items()},
     }
@@ -134,6 +135,7 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
             sources={str(k): str(v) for k, v in data["sources"].items()},
             bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
             releases={str(m): {str(w): str(r) for w, r in d.items()} for m, d in data["releases"].items()},
+            weight_blocks={str(repo): int(block) for repo, block in data["weight_blocks"].items()},
         )
         seed_model_index(catalog, {str(key): catalog.models[at] for key, at in data["model_index"].items()})
         return catalog

@@ -129,6 +129,8 @@ class Catalog:
     bare_size_families: tuple[str, ...] = ()
     #: pre-quantized checkpoints on the Hub: model id -> weight format -> repo id (data/releases.yaml)
     releases: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: checkpoint repo id -> block size of its block-quantized FP8 weights (releases.yaml, models' weight_block)
+    weight_blocks: dict[str, int] = field(default_factory=dict)
     #: derived indexes and per-model byte counts, computed on first use; bounded and thread-safe, owned here
     memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 
@@ -239,7 +241,8 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
     shapes = _validate(ShapesFile, "shapes.yaml", shape_data)
     assert isinstance(gpu_file, GpuFile) and isinstance(inst_file, InstanceFile) and isinstance(vllm_file, VllmFile)
     assert isinstance(shapes, ShapesFile)
-    releases = _releases(release_data, {m.id for m in models})
+    releases, weight_blocks = _releases(release_data, {m.id for m in models})
+    weight_blocks.update({m.id: m.weight_block for m in models if m.weight_block})
     unknown_families = set(shapes.bare_size_families) - {m.family for m in models}
     if unknown_families:
         raise CatalogError(f"shapes.yaml: no model of family {sorted(unknown_families)}")
@@ -266,11 +269,13 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
         sources={**gpu_file.sources, **inst_file.sources},
         bare_size_families=tuple(shapes.bare_size_families),
         releases=releases,
+        weight_blocks=weight_blocks,
     )
 
 
-def _releases(data: object, model_ids: set[str]) -> dict[str, dict[str, str]]:
-    """model -> weight format -> repo: the first release listed per pair that maps back to its model."""
+def _releases(data: object, model_ids: set[str]) -> tuple[dict[str, dict[str, str]], dict[str, int]]:
+    """model -> weight format -> repo (the first release listed per pair that maps back to its model),
+    and repo -> FP8 block size for the block-quantized ones."""
     parsed = _validate(ReleasesFile, "releases.yaml", data)
     assert isinstance(parsed, ReleasesFile)
     found: dict[str, dict[str, str]] = {}
@@ -279,7 +284,7 @@ def _releases(data: object, model_ids: set[str]) -> dict[str, dict[str, str]]:
             raise CatalogError(f"releases.yaml: {release.repo} names unknown model {release.model!r}")
         if release.resolves:
             found.setdefault(release.model, {}).setdefault(release.weights, release.repo)
-    return found
+    return found, {r.repo: r.weight_block for r in parsed.releases if r.weight_block}
 
 
 def load_catalog() -> Catalog:

@@ -102,6 +102,8 @@ class ModelSpec(_Strict):
     params_source: str
     dtype: NativeDtype
     arch: Arch
+    #: FP8 weights scaled per N x N block (config quantization_config.weight_block_size): TP shards must be whole blocks
+    weight_block: int | None = Field(default=None, gt=0)
     notes: str = ""
     unconfirmed: list[str] = []
 
@@ -193,6 +195,8 @@ class Release(_Strict):
     method: Literal["awq", "gptq", "compressed-tensors", "fp8", "modelopt", "mxfp4"]
     source: str
     resolves: bool
+    #: FP8 weights scaled per N x N block (quantization_config.weight_block_size): TP shards must be whole blocks
+    weight_block: int | None = Field(default=None, gt=0)
     note: str = ""
 
 

@@ -308,8 +308,8 @@ def test_a_fix_for_a_budget_is_an_instance_within_it(catalog: Catalog) -> None:
 
 
 def test_decimal_users_are_not_read_as_whole_ones(catalog: Catalog) -> None:
-    turn = ask(catalog, "llama 3.1 8b 0.5 users")
-    assert turn.request.concurrency != 5 and "5" in turn.unread
+    turn = ask(catalog, "llama 3.1 8b 0.5 users")  # refused: neither 5 users nor 1 with '0.5' left unread
+    assert turn.kind == "error" and turn.error is not None and turn.error.code == "fractional_load"
 
 
 def test_two_instances_joined_by_and_are_compared(catalog: Catalog) -> None:
@@ -335,3 +335,34 @@ def test_a_flag_that_contradicts_the_pasted_command_is_refused_not_applied(catal
     assert turn.kind == "error" and turn.error is not None and turn.error.code == "conflicting_values"
     agreeing = ask(catalog, command, context_tokens=8192)  # the same value twice is no conflict
     assert agreeing.kind == "answer" and agreeing.request.context_tokens == 8192
+
+
+# --- block-quantized FP8 checkpoints: every TP shard must be whole blocks (vLLM fp8_utils.validate_fp8_block_shape)
+
+
+def test_a_block_fp8_checkpoint_is_never_planned_at_a_tp_that_splits_its_blocks(catalog: Catalog) -> None:
+    turn = ask(catalog, "qwen3 30b a3b fp8 on g6e.12xlarge")  # experts 768 wide: TP 4 gives 192-wide shards
+    (only,) = turn.plan.candidates
+    assert only.tp in (1, 2) and "--tensor-parallel-size 4" not in (only.vllm_command or "")
+    (limit,) = [n for n in turn.plan.warnings if n.code == "fp8_block_tp"]
+    assert (limit.excluded, limit.allowed, limit.width) == ([4, 8], [1, 2], 768)
+    assert "whole blocks" in VIEWS.terminal(turn.plan)
+
+
+def test_a_pinned_tp_that_splits_fp8_blocks_is_refused_with_the_tp_that_works(catalog: Catalog) -> None:
+    for text in ("qwen3 30b a3b fp8 on g6e.12xlarge tp 4",
+                 "on g6e.12xlarge: vllm serve Qwen/Qwen3-30B-A3B-FP8 --tensor-parallel-size 4"):  # fmt: skip
+        turn = ask(catalog, text)
+        assert turn.kind == "error" and turn.error is not None and turn.error.code == "tp_splits_fp8_block"
+        assert turn.error.params["working"] == [1, 2] and turn.error.params["shard"] == 192
+        assert "192-wide shards" in VIEWS.error(turn.error)
+
+
+def test_the_block_rule_follows_the_checkpoint_not_the_model(catalog: Catalog) -> None:
+    bf16 = ask(catalog, "qwen3 30b a3b bf16 on g6e.12xlarge tp 4")  # no FP8 blocks: TP 4 loads
+    assert bf16.kind == "answer" and bf16.plan.candidates[0].tp == 4
+    assert not [n for n in bf16.plan.warnings if n.code == "fp8_block_tp"]
+    big = ask(catalog, "qwen3 235b a22b fp8 on p5.48xlarge tp 4")  # 1,536 / 4 = 384 = 3 blocks
+    assert big.kind == "answer" and big.plan.candidates[0].tp == 4
+    native = ask(catalog, "deepseek v3 on p5en.48xlarge tp 8")  # 2,048 / 8 = 256 = 2 blocks
+    assert native.kind == "answer" and native.plan.candidates[0].tp == 8
