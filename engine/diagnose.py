@@ -72,9 +72,14 @@ def diagnose(
             hardware = {"gpu": gpu.id, "gpus": reading.gpu_count or int(tp or 1)}
         else:
             hardware = {str(k): v for k, v in hints.items() if k in {"instance", "gpu", "gpus"} and v}
-    if reading.kind in {"unsupported_on_gpu", "nccl_or_p2p"} and model:
-        # the fix is other GPUs (for NCCL / P2P: NVLink ones, where all-reduce needs no PCIe P2P): plan them
+            if "instance" in hardware:  # "4x L40S (g6e.12xlarge)": the instance says it all; a request takes one
+                hardware = {"instance": hardware["instance"]}
+    if reading.kind in {"unsupported_on_gpu", "nccl_or_p2p", "fp8_block_split"} and model:
+        # the fix is other GPUs (for NCCL / P2P: NVLink ones, where all-reduce needs no PCIe P2P), or for a TP
+        # that split FP8 blocks another layout on the same GPUs: plan them
         settings = {k: v for k, v in _settings(reading).items() if k not in {"tp", "pp", "replicas"}}
+        if reading.kind == "fp8_block_split":
+            settings.update(hardware)
         if reading.kind == "nccl_or_p2p":
             settings["families"] = tuple(sorted({i.family for i in catalog.instances.values() if i.interconnect == "nvlink"}))
         try:

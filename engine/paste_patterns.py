@@ -21,10 +21,11 @@ OOM = "cuda_oom"
 GPU = "unsupported_on_gpu"
 NCCL = "nccl_or_p2p"
 MODEL = "unsupported_model"
+FP8_BLOCK = "fp8_block_split"  # TP cut a block-quantized FP8 layer mid-block
 HEALTHY = "healthy_startup"
 UNRECOGNISED = "unrecognised"
-FAILURES = frozenset({KV_TOO_SMALL, NO_BLOCKS, OOM, GPU, NCCL, MODEL})
-KINDS = (KV_TOO_SMALL, NO_BLOCKS, OOM, GPU, NCCL, MODEL, HEALTHY, UNRECOGNISED)  # a PasteReading's kind
+FAILURES = frozenset({KV_TOO_SMALL, NO_BLOCKS, OOM, GPU, NCCL, MODEL, FP8_BLOCK})
+KINDS = (KV_TOO_SMALL, NO_BLOCKS, OOM, GPU, NCCL, MODEL, FP8_BLOCK, HEALTHY, UNRECOGNISED)  # a PasteReading's kind
 #: a start-up that got past vLLM's memory checks (overrides any earlier failure in the paste)
 READY = "ready"
 #: start-up progress before the memory checks end (healthy only when no failure is seen)
@@ -86,6 +87,8 @@ SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"Error in inspecting model architecture", MODEL),
         (r"has no vLLM implementation", MODEL),
         (r"Transformers does not recognize this architecture", MODEL),
+        # fp8_utils.validate_fp8_block_shape / the block-FP8 fused-MoE check: a TP shard is not whole blocks.
+        (r"is not divisible by\s+weight quantization block_[nk]\b", FP8_BLOCK),
         # healthy: past the memory checks, or serving.
         (r"Maximum concurrency for " + _INT + r" tokens per request: " + _N + "x", CONCURRENCY),
         (r"Starting vLLM API server", READY),

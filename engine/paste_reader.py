@@ -46,7 +46,7 @@ class PasteReading:
     gpu_total_gib: float | None = None
     numbers: dict[str, float | int] = field(default_factory=dict)
     custom_allreduce_disabled_reason: str | None = None
-    unsupported_reason: str | None = None  # vLLM's sentence, for unsupported_on_gpu / unsupported_model
+    unsupported_reason: str | None = None  # vLLM's sentence, for unsupported_on_gpu / _model / fp8_block_split
     architecture: str | None = None  # the architecture(s) vLLM rejected
     broken_install: bool = False  # unsupported_model, but the architecture exists: its class failed to import
     failures: tuple[str, ...] = ()  # the failure kinds in paste order (a history holds several)
@@ -257,15 +257,17 @@ def _errors(scan: str, events: list[Event]) -> tuple[str, ...]:
 
 def _unsupported(scan: str, kind: str, decisive: Event | None) -> tuple[str | None, str | None, bool]:
     """(vLLM's sentence, the rejected architecture, whether the install is broken) for the unsupported kinds."""
-    if decisive is None or kind not in (p.GPU, p.MODEL):
+    if decisive is None or kind not in (p.GPU, p.MODEL, p.FP8_BLOCK):
         return None, None, False
     line = _lines_from(scan, decisive[0], 1)[0]
+    if kind == p.FP8_BLOCK and not line.rstrip().endswith("."):  # "... is not divisible by" / "weight ... = 128."
+        line = " ".join([line.rstrip(), *_lines_from(scan, decisive[0], 2)[1:]])
     lead = p.MESSAGE_LEAD.match(line)
     sentence = (line[lead.end() :] if lead else line).split('"', 1)[0]  # a quoted message ends at its quote
     if "('" in sentence and "', '" in sentence:  # compressed-tensors prints a tuple of fragments
         sentence = "".join(p.QUOTED.findall(sentence[sentence.index("('") :]))
     reason = keep(sentence.strip(" `"))
-    if kind == p.GPU:
+    if kind in (p.GPU, p.FP8_BLOCK):
         return reason, None, False
     text = "".join(_lines_from(scan, decisive[0], 12, limit=30_000))  # the list may be hard-wrapped mid-name
     found = p.ARCHITECTURES.search(text)

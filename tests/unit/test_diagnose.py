@@ -194,3 +194,29 @@ def test_the_words_around_a_log_name_the_hardware_when_the_log_does_not(catalog:
     d = respond(text, None, catalog).diagnosis
     assert not d.missing and d.request.instance == "g5.8xlarge"
     assert d.candidate.instance == "g5.8xlarge"
+
+
+#: vLLM's fused-MoE block check, as in vllm-project/vllm issue 17569 (Qwen3-235B-A22B-FP8 at TP 8)
+BLOCK_SPLIT = """$ vllm serve Qwen/Qwen3-30B-A3B-FP8 --tensor-parallel-size 4
+(VllmWorker rank=1 pid=236517) ERROR 05-03 08:17:40 [multiproc_executor.py:990] ValueError: The output_size of gate's \
+and up's weight = 192 is not divisible by weight quantization block_n = 128.
+"""
+
+
+def test_a_tp_that_split_fp8_blocks_is_re_planned_on_the_same_gpus(catalog: Catalog) -> None:
+    reading = read_paste(BLOCK_SPLIT)
+    assert reading.kind == "fp8_block_split" and reading.command and reading.command["tp"] == 4
+    d = diagnosis(reading, catalog, {"instance": "g6e.12xlarge"}).diagnosis
+    e = d.elsewhere
+    assert e is not None and e.feasible and e.instance == "g6e.12xlarge" and e.tp in (1, 2)
+    assert "--tensor-parallel-size 4" not in (e.vllm_command or "")
+    again = plan(Request(model="Qwen/Qwen3-30B-A3B-FP8", instance="g6e.12xlarge", tp=e.tp), catalog).candidates[0]
+    assert again.feasible and again.kv_cache_tokens == e.kv_cache_tokens  # the offered layout, re-planned
+    text = VIEWS.diagnosis(d)
+    assert "block_n = 128" in text and "A layout that loads, re-planned: g6e.12xlarge" in text
+
+
+def test_a_log_naming_an_instance_and_its_gpus_is_diagnosed_not_crashed(catalog: Catalog) -> None:
+    text = "GPU: 4x L40S (g6e.12xlarge)\n" + KV_SHORT  # hints name both: a request takes the instance
+    d = respond(text, None, catalog).diagnosis
+    assert d is not None and d.request is not None and d.request.instance == "g6e.12xlarge" and d.request.gpu is None

@@ -1,4 +1,4 @@
-"""The paste reader on 57 real pastes (tests/pastes/corpus.json), on histories, on noise and on planted secrets."""
+"""The paste reader on 58 real pastes (tests/pastes/corpus.json), on histories, on noise and on planted secrets."""
 
 from __future__ import annotations
 
