@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from pathlib import Path
 
@@ -89,6 +90,26 @@ def test_both_splits_hold_the_priority_groups() -> None:
     vlm = [r for r in rows if r["vlm"] == "yes"]
     for group in (pcie_tp, post_021, moe, vlm):
         assert {r["split"] for r in group} == {"train", "validation"}
+
+
+def _cluster(row: dict[str, str]) -> str:
+    """Rows that must fall on the same side: one source, or a declared correlated series."""
+    if re.fullmatch(r"pcie-rtxpro6000-x8-glm51-nvfp4-.*fork", row["id"]):
+        return "rtx6kpro GLM-5.1 NVFP4 fork cluster"
+    if row["id"].startswith("x4-rtx2080ti22g-"):
+        return "4x RTX 2080 Ti 22GB blog series (one author, one rig)"
+    return row["source_url"]
+
+
+def test_split_follows_the_stated_rule() -> None:
+    """public_startup_logs.md, "Split": reference rows stay out; other rows go by a hash of their cluster."""
+    for r in _rows():
+        if r["tier"] == "reference":
+            expected = "reference"
+        else:
+            digest = hashlib.sha256(_cluster(r).encode()).hexdigest()
+            expected = "validation" if int(digest[:8], 16) % 3 == 0 else "train"
+        assert r["split"] == expected, r["id"]
 
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda r: r["id"])
