@@ -67,8 +67,14 @@ def split_command(text: str) -> tuple[str, str] | None:
     return command.strip().strip("`"), rest
 
 
+#: the longest command read: shlex's tokenizer is quadratic in a token's length (a 1 MB paste took 22 s)
+MAX_COMMAND_CHARS = 8_000
+
+
 def read_command(command: str) -> ServeCommand:
     """Flags and their values; raises ParseError when the command cannot be read (no model, bad numbers)."""
+    if len(command) > MAX_COMMAND_CHARS:
+        raise ParseError("command_too_long", chars=len(command), limit=MAX_COMMAND_CHARS)
     text = command.replace("`", " ").replace("\u2014", "--").replace("\u2013", "--")  # Slack/macOS turn -- into a dash
     try:
         words = shlex.split(text)

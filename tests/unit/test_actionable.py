@@ -366,3 +366,12 @@ def test_the_block_rule_follows_the_checkpoint_not_the_model(catalog: Catalog) -
     assert big.kind == "answer" and big.plan.candidates[0].tp == 4
     native = ask(catalog, "deepseek v3 on p5en.48xlarge tp 8")  # 2,048 / 8 = 256 = 2 blocks
     assert native.kind == "answer" and native.plan.candidates[0].tp == 8
+
+
+def test_a_huge_pasted_command_is_refused_quickly_not_tokenised(catalog: Catalog) -> None:
+    """shlex is quadratic in a token's length: a 1 MB one-word command once took 22 s to read."""
+    from engine.serve_command import MAX_COMMAND_CHARS
+
+    turn = respond("vllm serve x --api-key " + "x" * 999_989, None, catalog)
+    assert turn.kind == "error" and turn.error is not None and turn.error.code == "command_too_long"
+    assert turn.error.params["limit"] == MAX_COMMAND_CHARS and "x" * 50 not in VIEWS.error(turn.error)
