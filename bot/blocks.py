@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.feedback import feedback_blocks
 from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
 from engine.diagnose import Diagnosis
@@ -160,6 +161,7 @@ class SlackViews:
         actions = self._actions(request, plan, more)
         if actions:
             tail.append(actions)
+        tail += feedback_blocks(self.views.macros("assistant.j2"), request, plan)  # issue 15: "Did it fit?", 👍/👎
         ranking_table = [self._table_block(picks)] if picks else []
         ranking_text = [self._table_fallback(picks)] if picks else []
         blocks = _fit(head, ranking_table, body, tail)
