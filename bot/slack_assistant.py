@@ -106,7 +106,8 @@ class AssistantPanel:
         await self._best_effort("assistant.threads.setSuggestedPrompts", bot.client.assistant_threads_setSuggestedPrompts(
             channel_id=channel, thread_ts=thread_ts, title=str(self.words.prompts_title),
             prompts=await self.prompts(team, viewing)))  # fmt: skip
-        bot.metrics.count("assistant", "help" if greet else "ignored")
+        if greet:
+            bot.metrics.count("assistant", "help")
 
     async def prompts(self, team: str | None, viewing: str) -> list[dict[str, str]]:
         """Three first questions; looking at a channel where a model was sized, that model again first."""

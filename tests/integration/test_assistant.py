@@ -88,6 +88,23 @@ def test_in_a_channel_where_a_model_was_sized_the_first_prompt_offers_it_again(b
     assert "Qwen2.5 72B" in reply.payload["text"] and "32k context" in reply.payload["text"]
 
 
+def test_looking_at_another_channel_updates_the_prompts(bot: Bot) -> None:
+    sized = unique_channel()
+    bot.event({"type": "app_mention", "user": "U1", "text": "<@UHEADROOM> llama 3.1 8b bf16 8k", "ts": new_ts(),
+               "channel": sized})  # fmt: skip
+    answers(bot, sized, 1)
+    channel = dm_channel()
+    thread_ts = start_thread(bot, channel, viewing=unique_channel())
+    wait_until(lambda: bot.slack.of("assistant.threads.setSuggestedPrompts", channel_id=channel))
+    thread = {"user_id": "U1", "channel_id": channel, "thread_ts": thread_ts, "context": {"channel_id": sized}}
+    bot.event({"type": "assistant_thread_context_changed", "assistant_thread": thread, "event_ts": new_ts()})
+    (before, after) = wait_until(lambda: len(c := bot.slack.of("assistant.threads.setSuggestedPrompts",
+                                                               channel_id=channel)) == 2 and c)  # fmt: skip
+    assert "Llama 3.1 8B" not in json.dumps(prompts_of(before))
+    assert "Llama 3.1 8B" in prompts_of(after)[0]["title"] and after.payload["thread_ts"] == thread_ts
+    assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # one greeting, not one per change
+
+
 def test_a_question_in_a_panel_thread_gets_status_title_and_one_answer(bot: Bot) -> None:
     channel = dm_channel()
     thread_ts = start_thread(bot, channel)
