@@ -172,7 +172,8 @@ class SlackViews:
         """A pasted log's diagnosis: what happened, the budget next to the log, fixes (same words as the terminal)."""
         text = self.views.diagnosis(d, bold=_bold, code=_code)
         header = {"type": "header", "text": {"type": "plain_text", "text": str(self.words.diagnosis_header(d))}}
-        blocks = _fit([header], [], _sections(escape(text)), [])
+        rated = feedback_blocks(self.views.macros("assistant.j2"), d.request, d.plan, fit=False) if d.request else []
+        blocks = _fit([header], [], _sections(escape(text)), rated)  # issue 15: 👍/👎 on a diagnosis too
         return Message(escape(str(self.views.macros("diagnosis.j2").headline(d)))[:MAX_SECTION], blocks)
 
     def _header(self, plan: Plan) -> str:

@@ -94,7 +94,9 @@ class FeedbackRecord(BaseModel):
         return cls(at=datetime.now(UTC).isoformat(timespec="seconds"), **fields)
 
 
-def suggested(plan: Plan) -> Suggested:
+def suggested(plan: Plan | None) -> Suggested:
+    if plan is None:
+        return Suggested()
     top = plan.top
     settings = Suggested(gpu_mem_util=plan.request.gpu_memory_utilization, vllm_version=plan.request.vllm_version)
     if top is None:
@@ -104,7 +106,7 @@ def suggested(plan: Plan) -> Suggested:
                                        "tp": top.tp, "pp": top.pp})  # fmt: skip
 
 
-def carried(request: Request, plan: Plan, vote: str = "", limit: int = MAX_VALUE) -> str | None:
+def carried(request: Request, plan: Plan | None, vote: str = "", limit: int = MAX_VALUE) -> str | None:
     """A feedback element's value; None when it would not fit (the element is then left out)."""
     data = {"r": request.model_dump(mode="json", exclude_defaults=True),
             "t": suggested(plan).model_dump(exclude_none=True), "v": vote}  # fmt: skip
@@ -123,12 +125,14 @@ def read_carried(value: object, limit: int = MAX_VALUE) -> Answered | None:
         return None
 
 
-def feedback_blocks(words: Any, request: Request, plan: Plan) -> list[dict]:
-    """The "Did it fit?" button and 👍/👎 under an answer (`words`: templates/assistant.j2)."""
-    fit, up, down = carried(request, plan), carried(request, plan, "up"), carried(request, plan, "down")
+def feedback_blocks(words: Any, request: Request, plan: Plan | None, fit: bool = True) -> list[dict]:
+    """The "Did it fit?" button (`fit`: a plan's answer, not a log's diagnosis) and 👍/👎 under an answer
+    (`words`: templates/assistant.j2)."""
+    up, down = carried(request, plan, "up"), carried(request, plan, "down")
+    fit_value = carried(request, plan) if fit else None
     blocks: list[dict] = []
-    if fit:
-        button = {"type": "button", "action_id": FIT_ACTION, "value": fit,
+    if fit_value:
+        button = {"type": "button", "action_id": FIT_ACTION, "value": fit_value,
                   "text": {"type": "plain_text", "text": str(words.fit_button)}}  # fmt: skip
         blocks.append({"type": "actions", "elements": [button]})
     if up and down:

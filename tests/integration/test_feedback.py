@@ -182,3 +182,12 @@ def test_feedback_export_prints_calibration_shaped_rows(bot: Bot, redis_server: 
     assert row["max_model_len"] == "32768" and row["tp"] == "2" and "H100" in row["gpu"]
     assert row["gpu_mem_util"] == "0.92" and row["weights_gib"] == "" and row["feedback"] == "thumbs"
     assert row["notes"].startswith("from Slack feedback") and row["digest"] and row["at"]
+
+
+def test_a_diagnosis_carries_thumbs_but_asks_no_did_it_fit(bot: Bot) -> None:
+    """A diagnosed log already is the real outcome: it can be rated, not reported again."""
+    _, answer = answered(bot, f"<@UHEADROOM> llama 3.3 70b fp8 on p5.4xlarge died: ```{OOM_LOG}```")
+    assert answer["blocks"][0]["text"]["text"].startswith("Diagnosis")
+    carried = json.loads(element(answer, "feedback_buttons")["positive_button"]["value"])
+    assert carried["r"]["model"] == "meta-llama/Llama-3.3-70B-Instruct" and carried["r"]["instance"] == "p5.4xlarge"
+    assert not [e for b in answer["blocks"] for e in b.get("elements", []) if e.get("action_id") == "fit_report"]
