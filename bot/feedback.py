@@ -43,6 +43,7 @@ class Suggested(BaseModel):
     tp: int | None = Field(default=None, ge=0, le=4096)
     pp: int | None = Field(default=None, ge=0, le=4096)
     gpu_mem_util: float | None = Field(default=None, ge=0, le=1)
+    max_requests: float | None = Field(default=None, ge=0, le=10_000_000)  # the KV cache's room, per replica
     vllm_version: str | None = Field(default=None, max_length=16)
 
 
@@ -103,7 +104,7 @@ def suggested(plan: Plan | None) -> Suggested:
         return settings
     return settings.model_copy(update={"instance": top.instance_type or top.instance, "gpu": top.gpu,
                                        "gpus": top.gpu_count, "gpu_mem_gib": round(top.gpu_memory_gib, 2),
-                                       "tp": top.tp, "pp": top.pp})  # fmt: skip
+                                       "tp": top.tp, "pp": top.pp, "max_requests": round(top.max_concurrency, 1)})  # fmt: skip
 
 
 def carried(request: Request, plan: Plan | None, vote: str = "", limit: int = MAX_VALUE) -> str | None:
@@ -177,6 +178,14 @@ def fit_form(words: Any, answered: Answered, name: str, metadata: str) -> dict:
                          "max_length": MAX_LOG}},
         ],
     }  # fmt: skip
+
+
+def thanks(words: Any, answered: Answered, outcome: str, held: int | None) -> dict:
+    """The form's last page: recorded, and whether it matches what headroom predicted (said plainly when not)."""
+    form, told = words.fit_form, answered.t
+    text = str(words.fit_thanks(told.instance, told.max_requests, outcome, held))
+    return {"type": "modal", "callback_id": FIT_VIEW, "title": _plain(form["title"]), "close": _plain(form["done"]),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}  # fmt: skip
 
 
 def form_answers(view: dict) -> tuple[str, int | None, str]:

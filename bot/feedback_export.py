@@ -32,7 +32,8 @@ CALIBRATION_COLUMNS = (
     "gpu_mem_util", "max_model_len", "weights_gib", "activation_peak_gib", "non_torch_gib", "kv_cache_gib",
     "kv_tokens", "max_concurrency", "cuda_graph_gib", "notes",
 )  # fmt: skip
-OUTCOME_COLUMNS = ("feedback", "verdict", "requests_held", "instance", "gpus", "log_kind", "request", "digest", "at")
+OUTCOME_COLUMNS = ("feedback", "verdict", "requests_held", "predicted_max_requests", "instance", "gpus", "log_kind",
+                   "request", "digest", "at")  # fmt: skip
 #: calibration column -> the paste reader's name for the same figure
 _LOG_FIGURES = {
     "weights_gib": "weights_gib", "activation_peak_gib": "activation_peak_gib", "non_torch_gib": "non_torch_gib",
@@ -66,7 +67,7 @@ def row(record: FeedbackRecord, note: str) -> dict[str, str]:
         "gpu_mem_util": figures.get("gpu_memory_utilization", told.gpu_mem_util),
         "max_model_len": figures.get("max_model_len", context), "notes": note,
         **{column: figures.get(name) for column, name in _LOG_FIGURES.items()},
-        "feedback": record.kind, "verdict": record.value, "requests_held": record.held, "instance": told.instance or asked.get("instance"),
+        "feedback": record.kind, "verdict": record.value, "requests_held": record.held, "predicted_max_requests": told.max_requests, "instance": told.instance or asked.get("instance"),
         "gpus": told.gpus, "log_kind": log.kind if log else None,
         "request": json.dumps(asked, sort_keys=True, separators=(",", ":")), "digest": record.digest, "at": record.at,
     }  # fmt: skip

@@ -28,6 +28,7 @@ from bot.feedback import (
     fit_form,
     form_answers,
     read_carried,
+    thanks,
 )
 from bot.slack_app import text_of
 from bot.slack_interactive import _dict
@@ -128,9 +129,13 @@ class FeedbackListeners:
         if not (outcome or held or pasted.strip()):
             await ack(response_action="errors", errors={"outcome": str(self.words.fit_form["empty"])})
             return
-        await ack()
-        user, view_id = text_of(_dict(body.get("user")).get("id")), text_of(view.get("id"))
         metadata = text_of(view.get("private_metadata"))
+        answered = read_carried(metadata, MAX_METADATA)  # read twice (here and in the job): a few microseconds
+        if answered is None:
+            await ack()
+        else:
+            await ack(response_action="update", view=thanks(self.words, answered, outcome, held))
+        user, view_id = text_of(_dict(body.get("user")).get("id")), text_of(view.get("id"))
         work = partial(self._report, user=user, view_id=view_id, metadata=metadata, answers=(outcome, held, pasted))
         self.bot.enqueue("feedback", f"form:{user}:{view_id}", view_id or None, work)
 

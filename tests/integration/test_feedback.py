@@ -139,15 +139,18 @@ def test_did_it_fit_opens_a_form_whose_answer_is_stored_with_the_logs_figures(bo
     assert view["callback_id"] == "fit_report" and "g6e.12xlarge" in view["blocks"][0]["text"]["text"]
     before = metric(bot, "outcome", "oom")
     values = {"outcome": {"value": {"type": "radio_buttons", "selected_option": {"value": "oom"}}},
-              "held": {"value": {"type": "number_input", "value": "0"}},
+              "held": {"value": {"type": "number_input", "value": "12"}},
               "log": {"value": {"type": "plain_text_input", "value": OOM_LOG}}}  # fmt: skip
     submission = {"type": "view_submission", "team": {"id": "T1"}, "user": {"id": "UFIT"}, "api_app_id": "A1",
                   "view": {**view, "id": "VFIT1", "state": {"values": values}}}  # fmt: skip
     response = bot.signed(interaction(submission), "application/x-www-form-urlencoded")
-    assert response.status_code == 200 and response.text in {"", "null"}  # the form closes
+    assert response.status_code == 200 and response.json()["response_action"] == "update"
+    said = response.json()["view"]["blocks"][0]["text"]["text"]  # the disagreement with the prediction is said
+    assert said.startswith("Thanks — recorded.") and "I predicted *g6e.12xlarge* would start" in said
+    assert "you saw 12" in said
     wait_until(lambda: metric(bot, "outcome", "oom") == before + 1)
     (record,) = [r for r in stored(redis_server) if r["kind"] == "outcome" and r["suggested"].get("instance") == "g6e.12xlarge"]
-    assert record["value"] == "oom" and "held" not in record
+    assert record["value"] == "oom" and record["held"] == 12 and record["suggested"]["max_requests"] > 0
     assert record["log"]["numbers"]["weights_gib"] == 67.72 and record["log"]["numbers"]["kv_cache_gib"] == 1.2
     assert "Available KV cache" not in json.dumps(record)  # the figures are kept, not the text
     assert metric(bot, "log", "kv_too_small_for_max_len") >= 1
