@@ -180,10 +180,10 @@ def fit_form(words: Any, answered: Answered, name: str, metadata: str) -> dict:
     }  # fmt: skip
 
 
-def thanks(words: Any, answered: Answered, outcome: str, held: int | None) -> dict:
+def thanks(words: Any, answered: Answered, answers: tuple[str, int | None, str]) -> dict:
     """The form's last page: recorded, and whether it matches what headroom predicted (said plainly when not)."""
-    form, told = words.fit_form, answered.t
-    text = str(words.fit_thanks(told.instance, told.max_requests, outcome, held))
+    (outcome, held, pasted), form, told = answers, words.fit_form, answered.t
+    text = str(words.fit_thanks(told.instance, told.max_requests, outcome, held, bool(pasted.strip())))
     return {"type": "modal", "callback_id": FIT_VIEW, "title": _plain(form["title"]), "close": _plain(form["done"]),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}  # fmt: skip
 

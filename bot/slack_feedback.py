@@ -134,7 +134,7 @@ class FeedbackListeners:
         if answered is None:
             await ack()
         else:
-            await ack(response_action="update", view=thanks(self.words, answered, outcome, held))
+            await ack(response_action="update", view=thanks(self.words, answered, (outcome, held, pasted)))
         user, view_id = text_of(_dict(body.get("user")).get("id")), text_of(view.get("id"))
         work = partial(self._report, user=user, view_id=view_id, metadata=metadata, answers=(outcome, held, pasted))
         self.bot.enqueue("feedback", f"form:{user}:{view_id}", view_id or None, work)

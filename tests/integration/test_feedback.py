@@ -147,7 +147,7 @@ def test_did_it_fit_opens_a_form_whose_answer_is_stored_with_the_logs_figures(bo
     assert response.status_code == 200 and response.json()["response_action"] == "update"
     said = response.json()["view"]["blocks"][0]["text"]["text"]  # the disagreement with the prediction is said
     assert said.startswith("Thanks — recorded.") and "I predicted *g6e.12xlarge* would start" in said
-    assert "you saw 12" in said
+    assert "you saw 12" in said and "Paste" not in said  # the log came with the form
     wait_until(lambda: metric(bot, "outcome", "oom") == before + 1)
     (record,) = [r for r in stored(redis_server) if r["kind"] == "outcome" and r["suggested"].get("instance") == "g6e.12xlarge"]
     assert record["value"] == "oom" and record["held"] == 12 and record["suggested"]["max_requests"] > 0

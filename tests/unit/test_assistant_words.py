@@ -48,7 +48,9 @@ def test_feedback_export_without_redis_says_what_to_set(monkeypatch: pytest.Monk
 
 def test_the_forms_thanks_says_whether_the_run_matched_the_prediction() -> None:
     assert str(WORDS.fit_thanks("g6e.xlarge", 6.3, "fits", None)).endswith("matches the prediction for *g6e.xlarge*.")
-    assert "disagree" in str(WORDS.fit_thanks("g6e.xlarge", 6.3, "oom", None))
+    assert "disagree" in str(WORDS.fit_thanks("g6e.xlarge", 6.3, "oom", None)) and "Paste" in str(
+        WORDS.fit_thanks("g6e.xlarge", 6.3, "oom", None))
+    assert "Paste" not in str(WORDS.fit_thanks("g6e.xlarge", 6.3, "oom", None, True))  # the log came with the form
     assert str(WORDS.fit_thanks("g6e.xlarge", 6.3, "", 6)).endswith("about 6.3 requests per replica; you saw 6 — close.")
     assert "a real difference" in str(WORDS.fit_thanks("g6e.xlarge", 6.3, "fits", 2))
     assert str(WORDS.fit_thanks(None, None, "", None)) == "Thanks — recorded."
