@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.feedback import feedback_blocks
 from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError
@@ -162,6 +163,7 @@ class SlackViews:
         actions = self._actions(request, plan, more)
         if actions:
             tail.append(actions)
+        tail += feedback_blocks(self.views.macros("assistant.j2"), request, plan)  # issue 15: "Did it fit?", 👍/👎
         ranking_table = [self._table_block(picks)] if picks else []
         ranking_text = [self._table_fallback(picks)] if picks else []
         blocks = _fit(head, ranking_table, body, tail)
@@ -172,7 +174,8 @@ class SlackViews:
         """A pasted log's diagnosis: what happened, the budget next to the log, fixes (same words as the terminal)."""
         text = self.views.diagnosis(d, bold=_bold, code=_code)
         header = {"type": "header", "text": {"type": "plain_text", "text": str(self.words.diagnosis_header(d))}}
-        blocks = _fit([header], [], _sections(escape(text)), [])
+        rated = feedback_blocks(self.views.macros("assistant.j2"), d.request, d.plan, fit=False) if d.request else []
+        blocks = _fit([header], [], _sections(escape(text)), rated)  # issue 15: 👍/👎 on a diagnosis too
         return Message(escape(str(self.views.macros("diagnosis.j2").headline(d)))[:MAX_SECTION], blocks)
 
     def _header(self, plan: Plan) -> str:

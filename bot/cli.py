@@ -252,10 +252,18 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_feedback(args: argparse.Namespace) -> int:
+    """`headroom feedback export` (issue 15): bot/feedback_export.py; imports Redis only when asked."""
+    from bot.feedback_export import run_feedback as export
+
+    return export(args, _views())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose}
+    commands["feedback"] = run_feedback  # issue 15
     try:
         return commands[args.command](args)
     except Exception:  # noqa: BLE001 - the CLI's error boundary: a message with a reference, exit 1

@@ -145,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes (default 1; with several, use REDIS_URL so they share state)",
     )
+    # issue 15: `headroom feedback export` (answers' feedback from the bot's Redis, as calibration-shaped CSV)
+    feedback = sub.add_parser("feedback", help="work with the feedback given on Slack answers")
+    feedback_sub = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = feedback_sub.add_parser(
+        "export",
+        help="print stored feedback as CSV rows in the calibration file's columns plus outcome columns",
+        description="Read the feedback the Slack bot stored in Redis and print it as CSV: the columns of "
+        "tests/calibration/vllm_memory.csv (blank where unknown), then the outcome columns.",
+    )
+    export.add_argument("--redis-url", help="the bot's Redis (default: $REDIS_URL)")
+    export.add_argument("--output", "-o", help="write to this file instead of standard output")
     return parser
 
 

@@ -142,6 +142,18 @@ class SlackGate:
         return fields  # a slash command (or Slack's ssl_check): flat text fields, whatever they contain
 
 
+def json_object(value: object, max_chars: int, max_depth: int) -> dict | None:
+    """A value that comes back from a user's client (a button's, a form's metadata) read as a JSON object:
+    None when it is too long, too deeply nested, or not an object -- never an exception."""
+    if not isinstance(value, str) or len(value) > max_chars:
+        return None
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and not too_deep(data, max_depth) else None
+
+
 def too_deep(value: object, limit: int) -> bool:
     """Nesting deeper than `limit`, found without recursion (a hostile payload must not exhaust the stack)."""
     stack = [(value, 1)]
@@ -169,7 +181,8 @@ def _bolt_shaped(body: dict[str, Any]) -> bool:
     listed = body.get("actions", []) + body.get("authorizations", [])
     event = body.get("event", {})
     return (
-        all(isinstance(item, dict) for item in listed)
+        isinstance(body.get("view", {"type": ""}).get("type"), str)  # Bolt reads a view's type unchecked
+        and all(isinstance(item, dict) for item in listed)
         and isinstance(event.get("type", ""), str)
         and all(not isinstance(event.get(key), dict | list) for key in ("subtype", "channel", "user", "ts", "text"))
     )

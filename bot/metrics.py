@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from engine.paste_patterns import KINDS as PASTE_KINDS
+
 OTHER = "other"
-SURFACES = frozenset({"mention", "dm", "thread", "command", "button", "home", "event", OTHER})
+SURFACES = frozenset({"mention", "dm", "thread", "command", "button", "home", "event", "assistant", "feedback", OTHER})
 OUTCOMES = frozenset(
     {"answer", "diagnosis", "error", "help", "reset", "chatter", "rate_limited", "duplicate", "failed", "expired", "ignored", OTHER}
 )
@@ -20,7 +22,11 @@ REJECTIONS = frozenset({"too_large", "bad_signature", "malformed", OTHER})
 RETRY_REASONS = frozenset({"connection", "timeout", "rate_limited", "server_error", OTHER})
 REDIS_OPERATIONS = frozenset({"get", "set", "set_nx", "incr", "delete", "ping", OTHER})
 CACHE_RESULTS = frozenset({"hit", "miss"})
-SLACK_METHODS = frozenset({"chat.postMessage", "views.publish", "response_url", OTHER})
+SLACK_METHODS = frozenset({"chat.postMessage", "views.publish", "response_url", "views.open", "assistant.threads.setStatus",
+                           "assistant.threads.setTitle", "assistant.threads.setSuggestedPrompts", OTHER})  # fmt: skip
+#: feedback on answers: thumbs (up/down), the "Did it fit?" outcome, a number of requests held, a pasted log's kind
+FEEDBACK_KINDS = frozenset({"thumbs", "outcome", "held", "log", OTHER})
+FEEDBACK_VALUES = frozenset({"up", "down", "fits", "oom", "no_start", "reported", *PASTE_KINDS, OTHER})
 #: Web API errors worth telling apart on a dashboard; any other string counts as "other"
 SLACK_ERRORS = frozenset({
     "invalid_blocks", "invalid_attachments", "invalid_arguments", "msg_too_long", "msg_blocks_too_long",
@@ -34,6 +40,7 @@ SLACK_ERRORS = frozenset({
 LABEL_VALUES: dict[str, frozenset[str]] = {
     "surface": SURFACES, "outcome": OUTCOMES, "reason": REJECTIONS | RETRY_REASONS, "method": SLACK_METHODS,
     "error": SLACK_ERRORS, "operation": REDIS_OPERATIONS, "result": CACHE_RESULTS,
+    "kind": FEEDBACK_KINDS, "value": FEEDBACK_VALUES,
 }  # fmt: skip
 
 
@@ -71,8 +78,15 @@ class Metrics:
             registry=r,
         )
 
+        self.feedback = Counter(
+            "headroom_feedback", "Feedback on answers stored, by kind and value", ["kind", "value"], registry=r
+        )
+
     def count(self, surface: str, outcome: str) -> None:
         self.requests.labels(label(surface, SURFACES), label(outcome, OUTCOMES)).inc()
+
+    def feedback_stored(self, kind: str, value: str) -> None:
+        self.feedback.labels(label(kind, FEEDBACK_KINDS), label(value, FEEDBACK_VALUES)).inc()
 
     def slack_error(self, method: str, error: object) -> None:
         self.slack_errors.labels(label(method, SLACK_METHODS), label(error, SLACK_ERRORS)).inc()

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     port: int = 3000
     answer_cache_ttl_s: int = 24 * 3600
     thread_ttl_days: int = 14
+    feedback_ttl_days: int = 730  # answers' feedback, kept for calibration until exported and beyond
     dedupe_ttl_s: int = 3600
     rate_limit_per_minute: int = 20
     redis_timeout_s: float = 0.5

@@ -29,7 +29,7 @@ from bot.slack_files import attached_text, text_files
 from bot.slack_web import build_web_client
 from bot.state import BotState
 from engine.errors import HeadroomError
-from engine.service import Memory
+from engine.service import Intent, Memory
 
 log = logging.getLogger("headroom.slack")
 
@@ -209,6 +209,7 @@ class SlackBot:
     async def _answer(
         self, job: Job, surface: str, team: str | None, event: dict, thread_key: str, target: ReplyTarget,
         known_thread: Memory | None = None, addressed: bool = True,
+        before_reply: Callable[[Intent], Awaitable[None]] | None = None,  # the assistant panel's status and title
     ) -> None:  # fmt: skip
         channel, user, text = text_of(event.get("channel")), text_of(event.get("user")), text_of(event.get("text"))
         if text_files(event):  # a pasted log often comes as a snippet: read it with the words
@@ -222,6 +223,8 @@ class SlackBot:
             return
         if await self.limited(job, surface, user or None, target):
             return
+        if before_reply is not None:
+            await before_reply(intent)
         outcome = await self.answerer.reply(intent, thread)
         await self.send(job, target, outcome.message)
         await self.remember(team, channel, thread_key, outcome)
@@ -240,7 +243,9 @@ class SlackBot:
         async def work(job: Job) -> None:
             if not await self.state.first_delivery(text_of(body.get("event_id")) or None, None, None):
                 return
-            await self.client.views_publish(user_id=user, view=self.answerer.slack.home(self.answerer.catalog))
+            view = self.answerer.slack.home(self.answerer.catalog)
+            view["blocks"] += self.panel.home_blocks(text_of(body.get("api_app_id")), team_of(body))  # issue 15
+            await self.client.views_publish(user_id=user, view=view)
             self.metrics.count("home", "answer")
 
         event_id = text_of(body.get("event_id"))
@@ -275,6 +280,13 @@ class SlackBot:
         app.command("/headroom")(interactive.on_command)
         app.action(re.compile(r"^replan_"))(interactive.on_button)
         app.event(re.compile(f"^(?:{'|'.join(EVENTS)})$"))(self.on_event)
+        # issue 15: the assistant panel (Bolt middleware, before these listeners) and feedback on answers
+        from bot.slack_assistant import AssistantPanel
+        from bot.slack_feedback import FeedbackListeners
+
+        self.panel = AssistantPanel(self)
+        app.assistant(self.panel.middleware())
+        FeedbackListeners(self).register(app)
 
         @app.error
         async def on_error(error: Exception, body: dict) -> None:

@@ -9,7 +9,6 @@ nested, and it is simply an expired button.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import partial
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answer_queue import Job, ReplyTarget
 from bot.blocks import MAX_BUTTON_VALUE
-from bot.http_guard import too_deep
+from bot.http_guard import json_object
 from bot.slack_app import team_of, text_of
 from engine.errors import HeadroomError
 from engine.request import Request
@@ -37,14 +36,12 @@ def _dict(value: object) -> dict:
 
 def button_request(value: object) -> tuple[Request, bool] | None:
     """The request a button carries and whether it asks for more rows; None for anything headroom didn't write."""
-    if not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE:
+    data = json_object(value, MAX_BUTTON_VALUE, MAX_BUTTON_DEPTH)
+    if data is None:
         return None
     try:
-        data = json.loads(value)
-        if not isinstance(data, dict) or too_deep(data, MAX_BUTTON_DEPTH):
-            return None
         return Request.model_validate(data["r"]), bool(data.get("more"))
-    except (ValueError, KeyError, TypeError, RecursionError, ValidationError):
+    except (KeyError, TypeError, ValidationError):
         return None
 
 

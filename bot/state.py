@@ -117,7 +117,39 @@ class BotState:
         """Memory() after 'start over': the thread is still headroom's, and its next message is a new question."""
         key = f"thread:{_part(team)}:{_part(channel)}:{_part(thread_ts)}"
         await self.store.set(key, memory_to_json(memory), self.settings.thread_ttl_days * 86400)
+        if memory.request is not None:  # the assistant panel offers a channel's last sized model again
+            await self.store.set(f"last:{_part(team)}:{_part(channel)}", memory.request.model_dump_json(),
+                                 self.settings.thread_ttl_days * 86400)  # fmt: skip
 
     async def forget_team(self, team: str | None) -> int:
         """Everything headroom remembers about a workspace's conversations (on uninstall or revoked tokens)."""
+        for kind in ("last", "assistant"):
+            await self.store.delete_prefix(f"{kind}:{_part(team)}:")
         return await self.store.delete_prefix(f"thread:{_part(team)}:")
+
+    # --- the assistant panel and feedback ---------------------------------------------
+
+    async def last_request(self, team: str | None, channel: str) -> Request | None:
+        """The last request sized in a channel (any of its threads), or None."""
+        raw = await self.store.get(f"last:{_part(team)}:{_part(channel)}")
+        try:
+            return Request.model_validate_json(raw) if raw else None
+        except ValidationError:
+            return None
+
+    async def mark_assistant_thread(self, team: str | None, channel: str, thread_ts: str) -> None:
+        """A thread Slack opened in the assistant panel: its answers get a status and a title."""
+        key = f"assistant:{_part(team)}:{_part(channel)}:{_part(thread_ts)}"
+        await self.store.set(key, "1", self.settings.thread_ttl_days * 86400)
+
+    async def is_assistant_thread(self, team: str | None, channel: str, thread_ts: str) -> bool:
+        return await self.store.get(f"assistant:{_part(team)}:{_part(channel)}:{_part(thread_ts)}") is not None
+
+    async def save_feedback(self, identity: tuple[str, ...], record: str) -> None:
+        """One person's latest feedback of one kind on one answer (a changed mind replaces it)."""
+        digest = hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:32]
+        await self.store.set(f"feedback:{digest}", record, self.settings.feedback_ttl_days * 86400)
+
+    async def feedback(self) -> list[str]:
+        """Every stored feedback record (JSON), for `headroom feedback export`."""
+        return list((await self.store.items("feedback:")).values())

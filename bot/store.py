@@ -23,6 +23,7 @@ class Store(Protocol):
     async def set_nx(self, key: str, value: str, ttl_s: int) -> bool: ...
     async def incr(self, key: str, ttl_s: int) -> int: ...
     async def delete_prefix(self, prefix: str) -> int: ...
+    async def items(self, prefix: str) -> dict[str, str]: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -76,6 +77,11 @@ class MemoryStore:
             del self._data[key]
         return len(doomed)
 
+    async def items(self, prefix: str) -> dict[str, str]:
+        """Every live key under `prefix` and its value (feedback export)."""
+        found = {key: self._live(key) for key in list(self._data) if key.startswith(prefix)}
+        return {key: value for key, value in found.items() if value is not None}
+
     async def ping(self) -> bool:
         return True
 
@@ -121,6 +127,25 @@ class RedisStore:
         if batch:
             deleted += int(await self._redis.unlink(*batch))
         return deleted
+
+    async def items(self, prefix: str) -> dict[str, str]:
+        """SCAN for the keys, MGET their values in batches; keys come back without the store's prefix."""
+        found: dict[str, str] = {}
+        batch: list[str] = []
+
+        async def read() -> None:
+            for key, value in zip(batch, await self._redis.mget(batch), strict=True):
+                if value is not None:
+                    found[key[len(self._prefix):]] = value if isinstance(value, str) else value.decode()
+            batch.clear()
+
+        async for key in self._redis.scan_iter(match=self._prefix + prefix + "*", count=500):
+            batch.append(key if isinstance(key, str) else key.decode())
+            if len(batch) >= 500:
+                await read()
+        if batch:
+            await read()
+        return found
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
@@ -207,6 +232,10 @@ class ResilientStore:
         local = await self.local.delete_prefix(prefix)
         remote = await self._try("delete", lambda: self.primary.delete_prefix(prefix))
         return local if remote is _FAILED else max(local, int(remote))
+
+    async def items(self, prefix: str) -> dict[str, str]:
+        remote = await self._try("get", lambda: self.primary.items(prefix))
+        return await self.local.items(prefix) if remote is _FAILED else dict(remote)
 
     async def ping(self) -> bool:
         try:

@@ -258,10 +258,13 @@ async def _light_payload(request: Request) -> dict:
 
 
 async def _payload(request: Request) -> dict:
+    """The call's arguments: its body, and its query string (slack_sdk sends some methods' arguments there,
+    e.g. assistant.threads.setTitle)."""
     body = await request.body()
+    query = dict(request.query_params)
     if request.headers.get("content-type", "").startswith("application/json"):
-        return json.loads(body or b"{}")
-    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        return query | json.loads(body or b"{}")
+    return query | {k: v[0] for k, v in parse_qs(body.decode()).items()}
 
 
 # --- running ASGI apps in threads ---------------------------------------------------------------

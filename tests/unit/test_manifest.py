@@ -20,3 +20,13 @@ def test_manifest_matches_the_app() -> None:
     assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     home = manifest["features"]["app_home"]
     assert home["home_tab_enabled"] and home["messages_tab_enabled"] and not home["messages_tab_read_only_enabled"]
+
+
+def test_manifest_enables_the_assistant_panel() -> None:
+    """The panel needs its feature, the assistant:write scope (status, title, prompts) and both thread events;
+    its messages arrive as DMs, so message.im and im:history stay."""
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    assert manifest["features"]["assistant_view"]["assistant_description"]
+    assert {"assistant:write", "im:history", "chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"assistant_thread_started", "assistant_thread_context_changed", "message.im"} <= events
