@@ -13,10 +13,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
-from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
+from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec, RegionSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 3
+COMPILED_FORMAT = 4  # 4: regions (issue 12)
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -40,6 +40,8 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "sources": dict(catalog.sources),
         "bare_size_families": list(catalog.bare_size_families),
         "releases": {model: dict(by_dtype) for model, by_dtype in catalog.releases.items()},
+        "regions": {code: _dump(r) for code, r in catalog.regions.items()},
+        "regions_refreshed": catalog.regions_refreshed,
     }
 
 
@@ -116,8 +118,8 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
     if type(found) is not int or found != COMPILED_FORMAT:
         raise CatalogError(f"compiled catalog format {found!r} is not the supported {COMPILED_FORMAT}")
     memo: _Memo = {}
-    kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies)
-    model, gpu, instance, vllm, efficiencies = (_model_converter(kind, memo) for kind in kinds)
+    kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies, RegionSpec)
+    model, gpu, instance, vllm, efficiencies, region = (_model_converter(kind, memo) for kind in kinds)
     try:
         return Catalog(
             models=tuple(model(m) for m in data["models"]),
@@ -131,6 +133,8 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
             sources={str(k): str(v) for k, v in data["sources"].items()},
             bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
             releases={str(m): {str(w): str(r) for w, r in d.items()} for m, d in data["releases"].items()},
+            regions={str(code): region(r) for code, r in data["regions"].items()},
+            regions_refreshed=bool(data["regions_refreshed"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CatalogError(f"compiled catalog is malformed: {type(exc).__name__}: {exc}") from exc
