@@ -145,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes (default 1; with several, use REDIS_URL so they share state)",
     )
+    # regions (issue 12): `headroom catalog refresh`
+    catalog = sub.add_parser("catalog", help="the catalog's data: refresh per-region prices and offerings from AWS")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    refresh = catalog_sub.add_parser(
+        "refresh",
+        help="read on-demand and spot prices and per-region offerings from the AWS APIs (needs AWS credentials)",
+        description="Writes regions.yaml into the cache folder ($HEADROOM_CACHE_DIR); plans use it while it validates.",
+    )
+    refresh.add_argument("--regions", help="comma-separated region codes (default: every region the account sees)")
+    refresh.add_argument("--cache-dir", help="where to write (default: $HEADROOM_CACHE_DIR or ~/.cache/headroom)")
     return parser
 
 
