@@ -78,7 +78,7 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gpu-memory-utilization", help="vLLM's --gpu-memory-utilization")
     parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")
-    parser.add_argument("--region", help="AWS region for prices (catalog prices are us-east-1)")
+    parser.add_argument("--region", help="AWS region code: rank only the types offered there, at its prices (default us-east-1)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
     parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     parser.add_argument("--blocks", action="store_true", help="print the Slack Block Kit message (text + blocks)")

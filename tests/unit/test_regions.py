@@ -146,3 +146,15 @@ def test_a_bad_regions_file_is_refused(old: str, new: str, why: str) -> None:
     assert old in sources["regions.yaml"]
     with pytest.raises(CatalogError, match=why):
         build_catalog({**sources, "regions.yaml": sources["regions.yaml"].replace(old, new, 1)})
+
+
+def test_slack_answers_carry_the_regions_and_the_spot_caveat(catalog: Catalog) -> None:
+    from bot.blocks import SlackViews
+
+    turn = ask(catalog, "cheapest 3 regions for llama 3.1 8b bf16 8k")
+    message = SlackViews(VIEWS).answer(turn.plan, turn.request)
+    (section,) = [b["text"]["text"] for b in message.blocks if "Cheapest regions" in b.get("text", {}).get("text", "")]
+    assert section.count("\n• ") == 3 and f"{turn.plan.regions[0].instance} at $" in section
+    spotty = ask(_with_spot(read_sources()), "llama 3.1 8b bf16 8k in sa-east-1")
+    said = VIEWS.explanation(spotty.plan, bold=str, code=str)
+    assert "Spot: $0.41/hour" in said and "two-minute warning" in said
