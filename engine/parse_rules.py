@@ -274,3 +274,10 @@ def _place_rules(catalog: Catalog) -> tuple[Rule, ...]:
     words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(places, key=len, reverse=True))
     pattern = re.compile(r"(?:\b(?:in|at|near|from|around)\s+(?:the\s+)?)?(?<![\w-])(" + words + r")(?![\w-])(?:\s+region)?")
     return (Rule(pattern, lambda m: {"region": places[re.sub(r"\s+", " ", m.group(1))]}),)
+
+
+def place_region(catalog: Catalog, text: str) -> str:
+    """A --region value: a region code as given, or the region a place name stands for ("frankfurt")."""
+    wanted = " ".join(text.lower().split())
+    found = {place: code for code, spec in catalog.regions.items() for place in spec.places}
+    return found.get(wanted, text.strip().lower())

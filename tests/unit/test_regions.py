@@ -158,3 +158,10 @@ def test_slack_answers_carry_the_regions_and_the_spot_caveat(catalog: Catalog) -
     spotty = ask(_with_spot(read_sources()), "llama 3.1 8b bf16 8k in sa-east-1")
     said = VIEWS.explanation(spotty.plan, bold=str, code=str)
     assert "Spot: $0.41/hour" in said and "two-minute warning" in said
+
+
+def test_region_flag_takes_a_place_and_refuses_a_contradiction(catalog: Catalog) -> None:
+    assert ask(catalog, "llama 3.1 8b", region="Frankfurt").plan.price_region == "eu-central-1"
+    turn = ask(catalog, "llama 3.1 8b in tokyo", region="eu-west-1")
+    assert turn.kind == "error" and turn.error.code == "conflicting_values"
+    assert ask(catalog, "llama 3.1 8b in tokyo", region="ap-northeast-1").plan.price_region == "ap-northeast-1"
