@@ -68,8 +68,9 @@ SOURCES = {
     "('generated at 2026-07-20T13:44:30Z for us-east-1'): us-east-1 on-demand Linux (the catalog's instances.yaml)",
     "VAN": "tsaol/aws-gpu data/<family>_instances.js @ 77fcd9f ('Auto-generated from instances.vantage.sh data', "
     "last updated 2026-01-21): on-demand Linux USD/hour per region, outside us-east-1",
-    "VAN8": "tsaol/aws-gpu data/g6e_instances.js @ 299375be (last updated 2026-08-26): g6e prices in ap-northeast-3, "
-    "ap-south-1, ap-south-2 and me-central-1, absent from the January copy",
+    "VAN8": "tsaol/aws-gpu data/<family>_instances.js, newer copies (last updated 2026-08-26; g6e, g7e, p6-b300, "
+    "p6-b200 @ 299375be, g7 and g5 @ 18aebd1d): prices for offered pairs the January copy lacked "
+    "(scripts/regions_extra_prices.yaml)",
     "REG": "region names: AWS's 'Supported AWS Regions' table, https://docs.aws.amazon.com/solutions/latest/"
     "automated-security-response-on-aws/supported-aws-regions.html (stored copy read 2026-12-01); ap-southeast-5, "
     "ca-west-1 and il-central-1 (not in that table) and every place name are headroom's own",
@@ -125,7 +126,7 @@ def main() -> None:
         }
         name, places = REGIONS[code]
         regions.append({"code": code, "name": name, "places": places, "offered": offered})
-    as_of = {"prices": "2026-01-21", "offerings": "2026-10-27"}  # us-east-1 rows: KP, 2026-07-20
+    as_of = {"prices": "2026-01-21 (some rows 2026-08-26)", "offerings": "2026-10-27"}  # us-east-1 rows: KP, 2026-07-20
     text = regions_yaml(as_of, SOURCES, regions, refreshed=False, header=HEADER)
     (DATA / "regions.yaml").write_text(text, encoding="utf-8")
     print(f"{len(regions)} regions, {sum(len(r['offered']) for r in regions)} offerings, "

@@ -165,3 +165,14 @@ def test_region_flag_takes_a_place_and_refuses_a_contradiction(catalog: Catalog)
     turn = ask(catalog, "llama 3.1 8b in tokyo", region="eu-west-1")
     assert turn.kind == "error" and turn.error.code == "conflicting_values"
     assert ask(catalog, "llama 3.1 8b in tokyo", region="ap-northeast-1").plan.price_region == "ap-northeast-1"
+
+
+def test_readme_regions_example_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    command = '$ headroom plan "cheapest 3 regions for llama 3.1 8b bf16 8k"\n...\n'
+    start = readme.index(command) + len(command)
+    shown = readme[start : readme.index("```", start)].rstrip()
+    assert main(["plan", "cheapest 3 regions for llama 3.1 8b bf16 8k"]) == 0
+    assert shown in capsys.readouterr().out
