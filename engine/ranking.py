@@ -124,7 +124,9 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
     selection = hardware_options(req, catalog)
     warnings.extend(selection.warnings)
     pinned = bool(req.gpu or req.instance or req.compare)
-    options, elsewhere, regional_warnings, regional_notes = regional_options(catalog, req.region, selection.options, pinned)
+    options, elsewhere, regional_warnings, regional_notes = regional_options(
+        catalog, req.region, selection.options, pinned, req.why_not
+    )
     warnings.extend(regional_warnings)
     assumptions.extend(regional_notes)
     regional = region_data(catalog, req.region) is not None

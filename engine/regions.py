@@ -121,24 +121,25 @@ def fitting_elsewhere(catalog: Catalog, candidates: list[Candidate], budget: flo
 
 
 def regional_options(
-    catalog: Catalog, code: str, options: list[Hardware], pinned: bool
+    catalog: Catalog, code: str, options: list[Hardware], pinned: bool, asked: str | None = None
 ) -> tuple[list[Hardware], list[Hardware], list[Note], list[Note]]:
     """(sets to rank, sets of types not offered there, warnings, assumptions) for a plan in region ``code``.
 
-    A pinned instance the region does not offer is still assessed, unpriced, with a warning naming the
-    regions that do; an unpinned list keeps only what the region offers.
+    A pinned instance (or the one a "why not" names) the region does not offer is still assessed, unpriced,
+    with a warning naming the regions that do; an unpinned list keeps only what the region offers.
     """
     spec = region_data(catalog, code)
     if spec is None:
         return options, [], [], []
     kept, elsewhere = localise(catalog, code, options)
     warnings = []
-    if pinned and elsewhere:
-        names = sorted({hw.instance.name for hw in elsewhere if hw.instance})
+    named = [hw for hw in elsewhere if pinned or (hw.instance and hw.instance.name == asked)]  # pins, "why not X"
+    if named:
+        names = sorted({hw.instance.name for hw in named if hw.instance})
         where = sorted(c for c, r in catalog.regions.items() if any(n in r.offered for n in names))
         warnings.append(note("not_offered_in_region", region=code, instances=names, regions=where))
-        kept += [dataclasses.replace(hw, usd_per_hour=None, price_note=None) for hw in elsewhere]
-        elsewhere = []
+        kept += [dataclasses.replace(hw, usd_per_hour=None, price_note=None) for hw in named]
+        elsewhere = [hw for hw in elsewhere if hw not in named]
     return kept, elsewhere, warnings, [offering_note(catalog, code, spec, len(kept), elsewhere)]
 
 

@@ -176,3 +176,10 @@ def test_readme_regions_example_is_current(capsys: pytest.CaptureFixture[str]) -
     shown = readme[start : readme.index("```", start)].rstrip()
     assert main(["plan", "cheapest 3 regions for llama 3.1 8b bf16 8k"]) == 0
     assert shown in capsys.readouterr().out
+
+
+def test_why_not_a_type_the_region_lacks_is_answered(catalog: Catalog) -> None:
+    plan = ask(catalog, "llama 3.1 8b bf16 8k in sa-east-1 why not g6e.xlarge?").plan
+    assert plan.why_not is not None and plan.why_not.instance == "g6e.xlarge"
+    assert any(w.code == "not_offered_in_region" and w.instances == ["g6e.xlarge"] for w in plan.warnings)
+    assert {c.instance_type for c in plan.candidates} - {"g6e.xlarge"} <= set(catalog.regions["sa-east-1"].offered)
