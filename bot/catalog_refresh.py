@@ -198,9 +198,9 @@ def refresh(catalog: Catalog, clients: Clients, say: Say, now: dt.datetime, regi
     return Refreshed(rows, new, spec_disagreements(catalog, described))
 
 
-def write_refreshed(result: Refreshed, cache_dir: Path, today: str) -> Path:
-    """The refreshed regions.yaml in the cache (validated by the loader's own check before it is written)."""
-    from bot.region_data import refreshed_path, regions_yaml, write_atomically
+def refreshed_text(result: Refreshed, today: str) -> str:
+    """The refreshed regions.yaml's text (validated by the loader's own check before anything keeps it)."""
+    from bot.region_data import regions_yaml
 
     sources = {
         "PRICING": f"AWS Price List API get_products (us-east-1 endpoint), on-demand Linux, Shared, NA, Used, read {today}",
@@ -208,9 +208,14 @@ def write_refreshed(result: Refreshed, cache_dir: Path, today: str) -> Path:
         "SPOT": f"EC2 DescribeSpotPriceHistory, Linux/UNIX, lowest current price over each region's zones, read {today}",
     }
     header = f"Written by `headroom catalog refresh` on {today}; the loader prefers it while it validates."
-    text = regions_yaml(
-        {"prices": today, "offerings": today, "spot": today}, sources, result.regions, refreshed=True, header=header
-    )
+    as_of = {"prices": today, "offerings": today, "spot": today}
+    return regions_yaml(as_of, sources, result.regions, refreshed=True, header=header)
+
+
+def write_refreshed(result: Refreshed, cache_dir: Path, today: str) -> Path:
+    """The refreshed regions.yaml in the cache folder, where the CLI's loader looks for it."""
+    from bot.region_data import refreshed_path, write_atomically
+
     path = refreshed_path(cache_dir)
-    write_atomically(path, text)
+    write_atomically(path, refreshed_text(result, today))
     return path
