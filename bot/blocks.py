@@ -156,6 +156,8 @@ class SlackViews:
             head.append(_section(escape(str(self.words.changed(changes)).strip())))
         head.append(_section(escape(str(self.words.budget(plan)))))
         body = _sections(escape(self.views.explanation(plan, bold=_bold, code=_code)))
+        if plan.regions:  # regions (issue 12)
+            body = [_section(escape(str(self.words.regions(plan)).strip())), *body]
         notes = [escape(self.views.say(w)) for w in plan.warnings]
         notes.append(escape(" · ".join(self.views.say(a) for a in plan.assumptions)))
         notes.append(escape(str(self.words.as_of(plan))))

@@ -129,16 +129,43 @@ def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
     bad data raises the same CatalogError as ``load_catalog()``.
     """
     sources = read_sources()
-    digest = sources_digest(sources)
     try:
         folder = cache_dir if cache_dir is not None else default_cache_dir()
     except RuntimeError as exc:  # Path.home() with no home directory
         _debug("no catalog cache folder: %s", exc)
         return build_catalog(sources)
+    shipped, sources = sources, with_refreshed_regions(sources, folder)
+    digest = sources_digest(sources)
     path = cache_path(folder, digest)
     cached = _read(path, digest)
     if cached is not None:
         return cached
-    catalog = build_catalog(sources)
-    _write(path, compile_catalog(catalog))
+    catalog = _build_preferring_refreshed(sources, shipped, folder)
+    _write(path, compile_catalog(catalog))  # an ignored refreshed file never matches this key: reported each start
     return catalog
+
+
+def with_refreshed_regions(sources: dict[str, str], folder: Path) -> dict[str, str]:
+    """The data files with `headroom catalog refresh`'s regions.yaml in place of the shipped one (issue 12)."""
+    from bot.region_data import refreshed_path
+
+    try:
+        return {**sources, "regions.yaml": refreshed_path(folder).read_text(encoding="utf-8")}
+    except OSError:
+        return sources
+
+
+def _build_preferring_refreshed(sources: dict[str, str], shipped: dict[str, str], folder: Path) -> Catalog:
+    """Full validation; a refreshed regions.yaml that fails it is reported on stderr and the shipped one used."""
+    try:
+        return build_catalog(sources)
+    except CatalogError as exc:
+        if sources is shipped:
+            raise
+        import sys
+
+        from bot.region_data import refreshed_path
+        from bot.render import Views
+
+        print(Views().macros("refresh.j2").ignored(refreshed_path(folder), str(exc).splitlines()[0]), file=sys.stderr)
+        return build_catalog(shipped)

@@ -257,6 +257,27 @@ def run_feedback(args: argparse.Namespace) -> int:
     from bot.feedback_export import run_feedback as export
 
     return export(args, _views())
+def run_catalog(args: argparse.Namespace) -> int:
+    """`headroom catalog refresh` (regions, issue 12): per-region offerings and prices from AWS into the cache."""
+    import datetime as dt
+
+    from bot.catalog_cache import default_cache_dir
+    from bot.catalog_refresh import Clients, refresh, write_refreshed
+    from engine.errors import HeadroomError
+
+    views = _views()
+    words = views.macros("refresh.j2")
+    say = lambda step, data: print(words.progress(step, data), file=sys.stderr)  # noqa: E731
+    folder = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        result = refresh(_catalog(), Clients(), say, now, args.regions.split(",") if args.regions else None)
+    except HeadroomError as exc:
+        print(views.error_line(exc), file=sys.stderr)
+        return EXIT_USAGE
+    path = write_refreshed(result, folder, now.date().isoformat())
+    print(words.report(path, len(result.regions), result.new_gpu_types, result.disagreements), file=sys.stderr, end="")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose}
     commands["feedback"] = run_feedback  # issue 15
+    commands["catalog"] = run_catalog  # regions (issue 12)
     try:
         return commands[args.command](args)
     except Exception:  # noqa: BLE001 - the CLI's error boundary: a message with a reference, exit 1

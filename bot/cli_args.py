@@ -78,7 +78,7 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gpu-memory-utilization", help="vLLM's --gpu-memory-utilization")
     parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")
-    parser.add_argument("--region", help="AWS region for prices (catalog prices are us-east-1)")
+    parser.add_argument("--region", help="AWS region code: rank only the types offered there, at its prices (default us-east-1)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
     parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     parser.add_argument("--blocks", action="store_true", help="print the Slack Block Kit message (text + blocks)")
@@ -156,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--redis-url", help="the bot's Redis (default: $REDIS_URL)")
     export.add_argument("--output", "-o", help="write to this file instead of standard output")
+    # regions (issue 12): `headroom catalog refresh`
+    catalog = sub.add_parser("catalog", help="the catalog's data: refresh per-region prices and offerings from AWS")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    refresh = catalog_sub.add_parser(
+        "refresh",
+        help="read on-demand and spot prices and per-region offerings from the AWS APIs (needs AWS credentials)",
+        description="Writes regions.yaml into the cache folder ($HEADROOM_CACHE_DIR); plans use it while it validates.",
+    )
+    refresh.add_argument("--regions", help="comma-separated region codes (default: every region the account sees)")
+    refresh.add_argument("--cache-dir", help="where to write (default: $HEADROOM_CACHE_DIR or ~/.cache/headroom)")
     return parser
 
 

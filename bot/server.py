@@ -6,6 +6,7 @@ the production factory (`uvicorn --factory bot.server:asgi`) all wire the bot th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -130,7 +131,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # requests allocate many short-lived dicts; collect young objects less often (fewer pauses)
         gc.set_threshold(50_000, 50, 100)
         log.info("headroom ready: %d models, %d instance types", len(catalog.models), len(catalog.instances))
+        schedule = None
+        if settings.catalog_refresh_hours > 0:  # regions (issue 12): scheduled price refresh, off by default
+            from bot.region_schedule import run_schedule
+
+            answerer = parts.bot.answerer
+            release = answerer.answers_key.split(":")[0]
+            schedule = asyncio.create_task(run_schedule(answerer, parts.store, release, settings.catalog_refresh_hours))
         yield
+        if schedule is not None:
+            schedule.cancel()
         # uvicorn has stopped taking requests and waited for open ones; acked answers may still be queued
         pending = parts.bot.inflight.count  # each request once, however often Slack delivered it
         if pending:

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     answer_quiet_s: float = 0.05  # answers start once no request has arrived for this long...
     answer_max_defer_s: float = 2.0  # ...or once they have waited this long, whatever keeps arriving
     log_level: str = "INFO"
+    # regions (issue 12): refresh prices and offerings from AWS every N hours (0: off; needs AWS credentials)
+    catalog_refresh_hours: float = 0.0
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

@@ -63,7 +63,7 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
         warnings.append(note("context_beyond_model", context=context, model=spec.name, max_context=spec.arch.max_context))
     if version_key(version) > version_key(catalog.vllm.newest_modelled):
         warnings.append(note("vllm_newer_than_modelled", version=version, newest=catalog.vllm.newest_modelled))
-    if req.region != catalog.region:
+    if req.region != catalog.region and req.region not in catalog.regions:  # no data for it (issue 12)
         warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
     if req.model_note:
         assumptions.append(req.model_note)

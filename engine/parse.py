@@ -31,6 +31,7 @@ from engine.parse_rules import (
     Fields,
     Rule,
     lexicon,
+    place_region,
 )
 from engine.request import Request, RequestDelta, validation_problems
 from engine.text import clean
@@ -63,6 +64,7 @@ _FLAG_CHECKED = frozenset(
         "concurrency",
         "tp",
         "gpu_memory_utilization",
+        "region",  # regions (issue 12): "in frankfurt" with --region eu-west-1 is refused, not settled
     }
 )
 #: fields whose matches add up within one message ("exclude p5 and also exclude p4d")
@@ -184,6 +186,9 @@ def parse_message(text: str, catalog: Catalog) -> Reading:
 
 def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = None) -> Request:
     """The Request a reading (and command-line flags on top of it) makes; a model is required."""
+
+    if overrides and "region" in overrides:  # regions (issue 12): --region frankfurt reads like the words
+        overrides = {**overrides, "region": place_region(catalog, str(overrides["region"]))}
 
     def run() -> Request:
         fields = request_fields(reading)

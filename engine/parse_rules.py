@@ -187,6 +187,14 @@ INSTANCE_RULES: tuple[Rule, ...] = (
     Rule(_NO_MULTI_NODE, _constant({"multi_node": False})),
     Rule(_SINGLE_GPU, _constant({"single_gpu": True})),
     Rule(_ONLY_INSTANCE, _one("instance")),
+    # regions (issue 12): "cheapest region for ...", "top 3 regions", "compare regions"
+    Rule(
+        re.compile(
+            r"\b(?:(?:cheapest|cheaper|lowest[- ]cost|least expensive|best)\s+(?:aws\s+)?regions?|compare\s+(?:the\s+)?regions"
+            r"|which\s+regions?\s+(?:is\s+)?(?:the\s+)?cheapest|(?:top|cheapest)\s+(\d+)\s+(?:aws\s+)?regions)\b"
+        ),
+        lambda m: {"cheapest_regions": int(m.group(1)) if m.group(1) else 5},
+    ),
 )
 
 #: numbers, precisions and ranking words, after every pin
@@ -261,6 +269,27 @@ def _build_lexicon(catalog: Catalog) -> Lexicon:
         Rule(exclude, lambda m: {"exclude_families": named(m)}),
         Rule(_ON_INSTANCE, _one("instance")),
         Rule(on_family, lambda m: {"families": named(m)}),
+        *_place_rules(catalog),  # regions (issue 12)
     )
     pin = Rule(gpu_pin, lambda m: {"gpu": names[m.group(2)], "gpus": int(m.group(1)) if m.group(1) else 1})
     return Lexicon(family_rules, pin, names)
+
+
+# --- regions (issue 12): place names ("frankfurt", "sao paulo") read as the region there -------
+
+
+def _place_rules(catalog: Catalog) -> tuple[Rule, ...]:
+    """A place a region's data names (data/regions.yaml `places`) sets that region."""
+    places = {place: code for code, spec in catalog.regions.items() for place in spec.places}
+    if not places:
+        return ()
+    words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(places, key=len, reverse=True))
+    pattern = re.compile(r"(?:\b(?:in|at|near|from|around)\s+(?:the\s+)?)?(?<![\w-])(" + words + r")(?![\w-])(?:\s+region)?")
+    return (Rule(pattern, lambda m: {"region": places[re.sub(r"\s+", " ", m.group(1))]}),)
+
+
+def place_region(catalog: Catalog, text: str) -> str:
+    """A --region value: a region code as given, or the region a place name stands for ("frankfurt")."""
+    wanted = " ".join(text.lower().split())
+    found = {place: code for code, spec in catalog.regions.items() for place in spec.places}
+    return found.get(wanted, text.strip().lower())

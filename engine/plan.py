@@ -122,6 +122,19 @@ class Candidate:
     reasons: list[Note]
     caveats: list[Note]
     vllm_command: str | None
+    usd_per_hour_spot: float | None = None  # the region's latest spot price (only after a catalog refresh)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPick:
+    """One region's cheapest instance that serves the request (a row of "cheapest region for ...")."""
+
+    region: str
+    name: str
+    instance: str
+    usd_per_hour: float
+    usd_per_hour_spot: float | None
+    usd_per_million_tokens: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +168,7 @@ class Plan:
     why_not: WhyNot | None = None
     fixes: tuple[Note, ...] = ()  # levers for a tight or failed plan, each re-planned (engine/advice.py)
     price_region: str = "us-east-1"  # the region the catalog's prices are for
+    regions: tuple[RegionPick, ...] = ()  # "cheapest region for ...": regions, cheapest fitting instance first
     schema_version: int = SCHEMA_VERSION
 
     @property

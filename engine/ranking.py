@@ -13,6 +13,15 @@ from engine.errors import InvalidRequest
 from engine.notes import note
 from engine.placement import Hardware, hardware_options, multi_node_options, split_block, valid_tp_degrees
 from engine.plan import Budget, Candidate, NormalisedRequest, Plan, WhyNot
+from engine.regions import (
+    cheapest_regions,
+    fitting_elsewhere,
+    localise,
+    offered_only,
+    region_data,
+    regional_options,
+    with_spot,
+)
 from engine.request import Request
 from engine.search import VERDICT_ORDER, Scratch, choose_split
 from engine.served import GIB
@@ -113,8 +122,14 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
     ctx, warnings, assumptions = build_context(req, catalog)
     scratch = Scratch()
     selection = hardware_options(req, catalog)
-    options = selection.options
     warnings.extend(selection.warnings)
+    pinned = bool(req.gpu or req.instance or req.compare)
+    options, elsewhere, regional_warnings, regional_notes = regional_options(
+        catalog, req.region, selection.options, pinned, req.why_not
+    )
+    warnings.extend(regional_warnings)
+    assumptions.extend(regional_notes)
+    regional = region_data(catalog, req.region) is not None
     candidates = _candidates(ctx, scratch, options)
     if options and not candidates:  # a pinned TP that no GPU set can run
         counts = sorted({hw.gpu_count for hw in options})
@@ -130,17 +145,21 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
             "tp_invalid", tp=req.tp, pp=req.pp, replicas=req.replicas, counts=counts,
             heads=ctx.served.arch.heads, kv_heads=ctx.served.arch.kv_heads,
         )  # fmt: skip
-    pinned = bool(req.gpu or req.instance or req.compare)
     if not pinned and req.multi_node and not any(c.feasible for c in candidates):
-        multi = _multi_node(ctx, scratch, multi_node_options(req, catalog))
+        groups = multi_node_options(req, catalog)
+        multi = _multi_node(ctx, scratch, localise(catalog, req.region, groups)[0] if regional else groups)
         candidates.extend(multi)
         if any(c.feasible for c in multi):
             warnings.append(note("multi_node_plan"))
     candidates.sort(key=_rank_key(req.sort))
     for i, c in enumerate(candidates):
         c.rank = i + 1
+    with_spot(catalog, req.region, candidates)
+    others = _candidates(ctx, scratch, elsewhere) if elsewhere and (req.cheapest_regions or not any(c.feasible for c in candidates)) else []
     if not any(c.feasible for c in candidates):
         warnings.append(note("nothing_serves"))
+        if regional:
+            warnings.append(note("region_nothing_fits", region=req.region, regions=fitting_elsewhere(catalog, others, req.max_usd_per_hour)))
     elif not any(c.meets_targets for c in candidates):
         near = next(c for c in candidates if c.feasible)  # ranked: cheapest (or fastest) first
         warnings.append(note("nothing_meets_targets", instance=near.instance, usd_per_hour=near.usd_per_hour,
@@ -151,17 +170,27 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
         model=model_summary(ctx.served),
         budget=_budget(ctx),
         candidates=candidates,
-        not_evaluated=selection.skipped,
+        not_evaluated=offered_only(catalog, req.region, selection.skipped),
         warnings=warnings,
         assumptions=assumptions,
-        catalog_as_of=catalog.as_of,
+        catalog_as_of=_as_of(catalog, req.region),
         catalog_version=catalog.digest,
-        price_region=catalog.region,
+        price_region=req.region if catalog.regions.get(req.region) else catalog.region,
+        regions=tuple(cheapest_regions(catalog, candidates + others, req.max_usd_per_hour, req.cheapest_regions))
+        if req.cheapest_regions
+        else (),
     )
     if not advise:
         return result
     found = fixes(req, result, catalog, lambda r, c: plan(r, c, advise=False))
     return dataclasses.replace(result, fixes=tuple(found)) if found else result
+
+
+def _as_of(catalog: Catalog, region: str) -> dict[str, str]:
+    """The catalog's dates, with the region's price date when the plan is priced there."""
+    if region == catalog.region or region not in catalog.regions:
+        return catalog.as_of
+    return {**catalog.as_of, "prices": catalog.as_of.get("region_prices", catalog.as_of["prices"])}
 
 
 __all__ = ["plan"]

@@ -57,6 +57,8 @@ class Request(BaseModel):
     sort: SortKey = "cost"
     #: what a loose request was read as ("70B" -> a Llama-3.3-70B-shaped model), said in the answer
     model_note: Note | None = None
+    # regions (issue 12): "cheapest region for ...": how many regions to compare (cheapest fitting instance each)
+    cheapest_regions: int | None = Field(default=None, gt=0, le=40)
 
     @field_validator("concurrency")
     @classmethod

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
 from engine.catalog.resolve import build_model_index, seed_model_index
-from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec
+from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec, RegionSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 5
+COMPILED_FORMAT = 6  # 4: model index; 5: weight blocks; 6: regions (issue 12)
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -44,6 +44,8 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "weight_blocks": dict(catalog.weight_blocks),
         # the name index costs ~1,000 normalisations: worked out here once, not on every start-up
         "model_index": {key: catalog.models.index(spec) for key, spec in build_model_index(catalog).items()},
+        "regions": {code: _dump(r) for code, r in catalog.regions.items()},
+        "regions_refreshed": catalog.regions_refreshed,
     }
 
 
@@ -120,8 +122,8 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
     if type(found) is not int or found != COMPILED_FORMAT:
         raise CatalogError(f"compiled catalog format {found!r} is not the supported {COMPILED_FORMAT}")
     memo: _Memo = {}
-    kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies)
-    model, gpu, instance, vllm, efficiencies = (_model_converter(kind, memo) for kind in kinds)
+    kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies, RegionSpec)
+    model, gpu, instance, vllm, efficiencies, region = (_model_converter(kind, memo) for kind in kinds)
     try:
         catalog = Catalog(
             models=tuple(model(m) for m in data["models"]),
@@ -136,6 +138,8 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
             bare_size_families=tuple(str(f) for f in data["bare_size_families"]),
             releases={str(m): {str(w): str(r) for w, r in d.items()} for m, d in data["releases"].items()},
             weight_blocks={str(repo): int(block) for repo, block in data["weight_blocks"].items()},
+            regions={str(code): region(r) for code, r in data["regions"].items()},
+            regions_refreshed=bool(data["regions_refreshed"]),
         )
         seed_model_index(catalog, {str(key): catalog.models[at] for key, at in data["model_index"].items()})
         return catalog

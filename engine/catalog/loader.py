@@ -21,6 +21,8 @@ from engine.catalog.schema import (
     InstanceSpec,
     ModelFile,
     ModelSpec,
+    RegionsFile,
+    RegionSpec,
     ReleasesFile,
     ShapesFile,
 )
@@ -131,6 +133,10 @@ class Catalog:
     releases: dict[str, dict[str, str]] = field(default_factory=dict)
     #: checkpoint repo id -> block size of its block-quantized FP8 weights (releases.yaml, models' weight_block)
     weight_blocks: dict[str, int] = field(default_factory=dict)
+    #: per region: the types EC2 offers there and their prices (data/regions.yaml or a refreshed copy)
+    regions: dict[str, RegionSpec] = field(default_factory=dict)
+    #: the regions data came from `headroom catalog refresh`, not the shipped snapshot
+    regions_refreshed: bool = False
     #: derived indexes and per-model byte counts, computed on first use; bounded and thread-safe, owned here
     memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 
@@ -251,6 +257,7 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
     for inst in inst_file.instances:
         if inst.gpu not in gpus:
             raise CatalogError(f"instances.yaml: {inst.name} names unknown gpu {inst.gpu!r}")
+    regions = _regions(sources, {i.name for i in inst_file.instances})
     return Catalog(
         models=tuple(models),
         gpus=gpus,
@@ -263,6 +270,7 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
             "instance_specs": inst_file.as_of.get("specs", ""),
             "prices": inst_file.as_of.get("prices", ""),
             "vllm": vllm_file.as_of,
+            **({f"region_{k}": v for k, v in regions.as_of.items()} if regions else {}),
         },
         region=inst_file.region,
         digest=sources_digest(sources)[:12],
@@ -270,7 +278,27 @@ def build_catalog(sources: Mapping[str, str]) -> Catalog:
         bare_size_families=tuple(shapes.bare_size_families),
         releases=releases,
         weight_blocks=weight_blocks,
+        regions={r.code: r for r in regions.regions} if regions else {},
+        regions_refreshed=bool(regions and regions.refreshed),
     )
+
+
+def parse_regions(text: str, known: set[str] | None = None) -> RegionsFile:
+    """A regions.yaml (shipped or refreshed), validated; types not in the catalog (``known``) are refused."""
+    parsed = _validate(RegionsFile, "regions.yaml", _parse({"regions.yaml": text}, "regions.yaml"))
+    assert isinstance(parsed, RegionsFile)
+    codes = [r.code for r in parsed.regions]
+    if len(set(codes)) != len(codes):
+        raise CatalogError(f"regions.yaml: a region is listed twice: {sorted(c for c in codes if codes.count(c) > 1)}")
+    for region in parsed.regions:
+        unknown = sorted(set(region.offered) - known) if known is not None else []
+        if unknown:
+            raise CatalogError(f"regions.yaml: {region.code} offers types not in instances.yaml: {unknown}")
+    return parsed
+
+
+def _regions(sources: Mapping[str, str], known: set[str]) -> RegionsFile | None:
+    return parse_regions(sources["regions.yaml"], known) if "regions.yaml" in sources else None
 
 
 def _releases(data: object, model_ids: set[str]) -> tuple[dict[str, dict[str, str]], dict[str, int]]:

@@ -203,3 +203,39 @@ class Release(_Strict):
 class ReleasesFile(_Strict):
     as_of: str
     releases: list[Release]
+
+
+# --- regions (issue 12): which types each region offers, at what price ------------------------
+
+
+class RegionSpec(_Strict):
+    """One AWS region: what EC2 offers there (DescribeInstanceTypeOfferings) and its prices."""
+
+    code: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    name: str
+    #: place names a question may use for it ("frankfurt"), lower case
+    places: list[str] = []
+    #: every catalog type offered there -> on-demand Linux USD/hour (null: offered, no price in the snapshot)
+    offered: dict[str, float | None]
+    #: latest spot price per type, USD/hour (only after `headroom catalog refresh`)
+    spot: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _positive(self) -> RegionSpec:
+        for kind, prices in (("offered", self.offered), ("spot", self.spot)):
+            bad = [t for t, p in prices.items() if p is not None and p <= 0]
+            if bad:
+                raise ValueError(f"{self.code}: {kind} prices must be positive: {bad}")
+        unoffered = sorted(set(self.spot) - set(self.offered))
+        if unoffered:
+            raise ValueError(f"{self.code}: spot prices for types not offered there: {unoffered}")
+        return self
+
+
+class RegionsFile(_Strict):
+    """data/regions.yaml, or a refreshed copy of it (`headroom catalog refresh`)."""
+
+    as_of: dict[str, str]  # prices, offerings, spot (when present)
+    sources: dict[str, str]
+    refreshed: bool = False
+    regions: list[RegionSpec] = Field(min_length=1)

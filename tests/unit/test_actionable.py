@@ -297,8 +297,10 @@ def test_a_context_beyond_the_model_gets_a_command_vllm_accepts(catalog: Catalog
 
 
 def test_prices_name_the_region_they_are_for(catalog: Catalog) -> None:
+    # issue 12: a region with data is priced there (was: us-east-1 prices with a warning)
     text = VIEWS.terminal(ask(catalog, "llama 3.1 8b in eu-west-1").plan)
-    assert "us-east-1 list price" in text and "eu-west-1 list price" not in text
+    assert "eu-west-1 list price" in text and "us-east-1 list price" not in text
+    assert "us-east-1 list price" in VIEWS.terminal(ask(catalog, "llama 3.1 8b").plan)
 
 
 def test_a_fix_for_a_budget_is_an_instance_within_it(catalog: Catalog) -> None:
