@@ -3,7 +3,8 @@
 Slack refuses a message for its shape in several ways (`invalid_blocks` for a table a workspace
 doesn't render yet, `invalid_attachments`, `invalid_arguments`, `msg_too_long`, and a 5xx
 `internal_error` that outlives the client's retries), and a response_url answers a non-200 status.
-Each refusal moves one rung down: the answer's blocks -> the same answer without the table
+Each refusal moves one rung down: the answer's charts and data table (issue 15; Slack rolls those blocks
+out gradually) -> the answer's blocks with the charts as text -> the same answer without the table
 (the fallback layout) -> the answer's words as plain text. Each refusal is counted and logged
 at WARNING; only a refusal of the plain text itself reaches the caller.
 """
@@ -53,6 +54,8 @@ def plain_text(message: Message) -> str:
 def layouts(message: Message) -> list[tuple[str, list[dict] | None, str]]:
     """The rungs for one message: (name, blocks or None, text)."""
     rungs: list[tuple[str, list[dict] | None, str]] = []
+    if message.chart_blocks:  # issue 15: charts and a data_table first; refused, the table layout carries their words
+        rungs.append(("charts", message.chart_blocks, message.text))
     if message.blocks:
         rungs.append(("blocks", message.blocks, message.text))
     if message.fallback_blocks and message.fallback_blocks != message.blocks:

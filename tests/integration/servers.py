@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from bot.block_rules import RICH_BLOCKS
 from bot.blocks import check_limits
 
 
@@ -128,6 +129,7 @@ class FakeSlack:
     rate_limit_next: int = 0
     reject_tables: bool = False
     refuse_blocks: str | None = None  # an error for any chat.postMessage that carries blocks
+    refuse_charts: bool = False  # a workspace without data_visualization / data_table yet (invalid_blocks)
     next_ts: int = 1_700_000_000
     block_errors: list[str] = field(default_factory=list)
     validate: bool = True  # check every message against Slack's limits (off only for load tests)
@@ -155,6 +157,7 @@ class FakeSlack:
             self.failures.clear()
             self.delays.clear()
             self.refuse_blocks, self.reject_tables, self.rate_limit_next = None, False, 0
+            self.refuse_charts = False
 
     def _injected(self, method: str) -> tuple[float, tuple[int, str] | None]:
         with self.lock:
@@ -221,10 +224,12 @@ class FakeSlack:
             blocks = payload.get("blocks") or []
             if isinstance(blocks, str):
                 blocks = json.loads(blocks) if self.validate or self.reject_tables else []
-            if self.reject_tables and any(b.get("type") == "table" for b in blocks):
+            if self.reject_tables and any(b.get("type") in {"table", "data_table"} for b in blocks):
                 return {"ok": False, "error": "invalid_blocks"}
             if self.refuse_blocks and blocks:
                 return {"ok": False, "error": self.refuse_blocks}
+            if self.refuse_charts and any(b.get("type") in RICH_BLOCKS for b in blocks):
+                return {"ok": False, "error": "invalid_blocks"}
             problem = _block_problem(blocks) if self.validate else None
             if problem:
                 self.block_errors.append(problem)
@@ -238,6 +243,8 @@ def _block_problem(blocks: list[dict]) -> str | None:
     """What Slack would refuse: slack_sdk's own validators, and the documented limits."""
     try:
         for raw in blocks:
+            if raw.get("type") in RICH_BLOCKS:
+                continue  # slack_sdk has no models for these yet: check_limits holds them to Slack's written rules
             parsed = Block.parse(raw)
             if parsed is None:
                 return f"unknown block {raw.get('type')}"
