@@ -47,6 +47,10 @@ class BudgetBar:
         return float(getattr(self, name))
 
     @property
+    def stack(self) -> float:
+        return sum(self.part(p) for p in PARTS)
+
+    @property
     def over(self) -> float:
         """How far weights + activation + runtime exceed what vLLM may use (0 when they fit)."""
         return max(0.0, self.weights + self.activation + self.runtime - self.may_use)
@@ -59,8 +63,8 @@ class BudgetChart:
 
     @property
     def top(self) -> float:
-        """The largest stack or memory shown, for a shared scale."""
-        return max((max(b.memory, sum(b.part(p) for p in PARTS)) for b in self.bars), default=0.0)
+        """The largest GPU shown, for a shared scale (a taller stack is clipped and labelled in pictures)."""
+        return max((b.memory for b in self.bars), default=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,8 @@ def _bar(c: Candidate, rejected: bool) -> BudgetBar:
 
 
 def budget_chart(plan: Plan, picks: int = TOP_PICKS) -> BudgetChart | None:
-    """The top picks (one per GPU layout) and the cheapest rejected instance that has a price; None if no bar."""
+    """The top picks (one per GPU layout) and the cheapest rejected instance (priced first), preferring a near
+    miss whose weights fit on its GPUs (a 2 GiB slice under 600 GiB of weights teaches nothing); None if no bar."""
     shown: list[Candidate] = []
     seen: set[tuple[str, int, int]] = set()
     for c in plan.candidates:
@@ -107,8 +112,8 @@ def budget_chart(plan: Plan, picks: int = TOP_PICKS) -> BudgetChart | None:
             seen.add(key)
             shown.append(c)
     rejected = [c for c in plan.candidates if not c.feasible and c.weights_gib_per_gpu > 0]
-    priced = [c for c in rejected if c.usd_per_hour is not None]
-    cheapest = min(priced or rejected, key=lambda c: c.usd_per_hour or 0.0, default=None)
+    near = [c for c in rejected if c.weights_gib_per_gpu <= c.gpu_memory_gib] or rejected
+    cheapest = min(near, key=lambda c: (c.usd_per_hour is None, c.usd_per_hour or 0.0), default=None)
     bars = [_bar(c, False) for c in shown]
     if cheapest is not None:
         bars.append(_bar(cheapest, True))

@@ -83,6 +83,6 @@ def test_a_workspace_that_refuses_charts_gets_the_same_answer_with_the_table_and
         kinds = [b["type"] for b in call.payload["blocks"]]
         assert "table" in kinds and "data_visualization" not in kinds and "data_table" not in kinds
     first, follow = (json.dumps(c.payload["blocks"], ensure_ascii=False) for c in calls)
-    assert "Memory per GPU (GiB)" in first and "weights 67.7" in first and "g6f.large (does not serve)" in first
+    assert "Memory per GPU (GiB)" in first and "weights 67.7" in first and "g6.12xlarge (does not serve)" in first
     assert "Requests that fit by context · g7e.2xlarge" in follow and "32k (asked) 1.6" in follow
     assert "What changed" in follow  # nothing else of the answer was lost on the way down
