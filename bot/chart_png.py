@@ -25,36 +25,48 @@ MAY_USE_COLOUR = "#222222"
 MISS_EDGE = "#c0392b"
 SIZE_IN = (8.0, 4.5)
 DPI = 100  # 800 x 450 pixels
+HALF = 0.3  # half a bar's width, in bar slots
 
 
 def budget_figure(chart: BudgetChart, views: Views) -> Figure:
-    """One stacked bar per GPU shown, the 'may use' line across each; words from templates/charts.j2."""
+    """One stacked bar per GPU shown, the 'may use' line across each; words from templates/charts.j2.
+
+    Drawn as one collection of rectangles and one of lines (not a bar() call per part): a third of the time.
+    """
+    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
 
     words: Any = views.macros("charts.j2")
     fig = Figure(figsize=SIZE_IN, dpi=DPI)
     ax = fig.add_axes((0.08, 0.1, 0.9, 0.72))
-    x = list(range(len(chart.bars)))
-    bottoms = [0.0] * len(chart.bars)
-    for part, colour in zip(PARTS, COLOURS, strict=True):
-        heights = [b.part(part) for b in chart.bars]
-        ax.bar(x, heights, 0.6, bottom=bottoms, color=colour, label=words.parts[part], linewidth=0, antialiased=False)
-        bottoms = [low + h for low, h in zip(bottoms, heights, strict=True)]
+    boxes, colours, lines = [], [], []
     for i, bar in enumerate(chart.bars):
-        label = str(words.may_use) if i == 0 else "_nolegend_"  # one legend entry for all the lines
-        ax.hlines(bar.may_use, i - 0.36, i + 0.36, colors=MAY_USE_COLOUR, linestyles="dashed", linewidth=1.5,
-                  label=label)  # fmt: skip
+        low = 0.0
+        for part, colour in zip(PARTS, COLOURS, strict=True):
+            high = low + bar.part(part)
+            boxes.append([(i - HALF, low), (i + HALF, low), (i + HALF, high), (i - HALF, high)])
+            colours.append(colour)
+            low = high
+        lines.append([(i - HALF * 1.2, bar.may_use), (i + HALF * 1.2, bar.may_use)])
         if bar.rejected:
-            ax.bar([i], [bottoms[i]], 0.6, fill=False, edgecolor=MISS_EDGE, linewidth=1.5)
-    ax.set_xticks(x, [str(words.bar_label(b.candidate, b.rejected)) for b in chart.bars], fontsize=8)
-    ax.set_ylabel(words.budget_y)
+            ax.add_patch(Rectangle((i - HALF, 0), 2 * HALF, low, fill=False, edgecolor=MISS_EDGE, linewidth=1.5))
+    ax.add_collection(PolyCollection(boxes, facecolors=colours, linewidths=0, antialiaseds=False))
+    ax.add_collection(LineCollection(lines, colors=MAY_USE_COLOUR, linestyles="dashed", linewidths=1.5))
     ceiling = chart.top * 1.12 or 1.0
+    ax.set_xlim(-0.6, len(chart.bars) - 0.4)
     ax.set_ylim(0, ceiling)
     for i, bar in enumerate(chart.bars):
         if bar.stack > ceiling:  # weights far beyond the GPU: clipped, with the total written at the top
             ax.text(i, ceiling, str(words.beyond(bar.stack)), ha="center", va="top", fontsize=8, color=MISS_EDGE)
+    ax.set_xticks(range(len(chart.bars)), [str(words.bar_label(b.candidate, b.rejected)) for b in chart.bars],
+                  fontsize=8)  # fmt: skip
+    ax.set_ylabel(words.budget_y)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8, frameon=False)
+    handles = [Line2D([], [], color=MAY_USE_COLOUR, linestyle="dashed", label=str(words.may_use))]
+    handles += [Patch(color=c, label=str(words.parts[p])) for p, c in zip(PARTS, COLOURS, strict=True)]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8, frameon=False)
     fig.suptitle(words.budget_title, x=0.08, y=0.98, ha="left", fontsize=11)
     return fig
 

@@ -64,10 +64,12 @@ def test_the_figure_draws_each_part_of_each_bar_of_the_model(catalog: Catalog) -
     chart = budget_chart(turn.plan)
     assert chart is not None
     (ax,) = budget_figure(chart, VIEWS).axes
-    filled = [p for p in ax.patches if p.get_fill()]
-    assert len(filled) == 5 * len(chart.bars)
-    weights = [p for p in filled if to_hex(p.get_facecolor()) == COLOURS[0]]
-    assert [round(p.get_height(), 6) for p in weights] == [round(b.weights, 6) for b in chart.bars]
+    boxes, lines = ax.collections
+    heights = [path.vertices[:, 1].max() - path.vertices[:, 1].min() for path in boxes.get_paths()]
+    assert len(heights) == 5 * len(chart.bars)  # five parts per GPU shown
+    weights = [h for h, colour in zip(heights, boxes.get_facecolors(), strict=True) if to_hex(colour) == COLOURS[0]]
+    assert [round(h, 6) for h in weights] == [round(b.weights, 6) for b in chart.bars]
+    assert [round(seg[0][1], 6) for seg in lines.get_segments()] == [round(b.may_use, 6) for b in chart.bars]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[0] == "g7e.2xlarge" and labels[-1].endswith("✗") and len(labels) == len(chart.bars)
 
