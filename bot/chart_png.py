@@ -17,6 +17,7 @@ from engine.charts import PARTS, BudgetChart, budget_chart
 from engine.plan import Plan
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
 
 #: one colour per part (weights, activation, runtime, KV cache, unused); exact, so tests can find them in pixels
@@ -64,7 +65,7 @@ def budget_figure(chart: BudgetChart, views: Views) -> Figure:
                   fontsize=8)  # fmt: skip
     ax.set_ylabel(words.budget_y)
     ax.spines[["top", "right"]].set_visible(False)
-    handles = [Line2D([], [], color=MAY_USE_COLOUR, linestyle="dashed", label=str(words.may_use))]
+    handles: list[Artist] = [Line2D([], [], color=MAY_USE_COLOUR, linestyle="dashed", label=str(words.may_use))]
     handles += [Patch(color=c, label=str(words.parts[p])) for p, c in zip(PARTS, COLOURS, strict=True)]
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8, frameon=False)
     fig.suptitle(words.budget_title, x=0.08, y=0.98, ha="left", fontsize=11)
