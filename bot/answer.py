@@ -156,6 +156,8 @@ class Answerer:
         charts = charts_for(turn.plan, turn.request, self.catalog, turn.changes)  # issue 15: + curve after a change
         message = self.slack.answer(turn.plan, turn.request, turn.changes, more, turn.unread, turn.remarks, charts)
         check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
+        if message.chart_blocks:  # issue 15: the charts' layout, tried first
+            check_limits(message.chart_blocks, deep=False)
         return message
 
     def _remember_locally(self, key: str, message: Message, top: str | None) -> None:

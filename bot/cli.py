@@ -96,7 +96,8 @@ def run_plan(args: argparse.Namespace) -> int:
         from bot.blocks import SlackViews
 
         message = SlackViews(views).answer(turn.plan, turn.request, None, args.all, turn.unread, turn.remarks)
-        print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
+        payload = {"text": message.text, "blocks": message.blocks, "chart_blocks": message.chart_blocks}  # issue 15
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         shown = views.terminal(
             turn.plan, limit=100 if args.all else 8, unread=turn.unread, show_all=args.all, remarks=turn.remarks
