@@ -71,14 +71,16 @@ class Message:
     blocks: list[dict] = field(default_factory=list)
     fallback_blocks: list[dict] | None = None  # the same answer without a table block
     chart_blocks: list[dict] | None = None  # issue 15: charts + data_table, tried before `blocks`
+    picture: dict | None = None  # issue 15: the budget chart model (JSON), drawn as a PNG where charts are refused
 
     def to_json(self) -> dict:
         return {"text": self.text, "blocks": self.blocks, "fallback_blocks": self.fallback_blocks,
-                "chart_blocks": self.chart_blocks}  # fmt: skip
+                "chart_blocks": self.chart_blocks, "picture": self.picture}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> Message:
-        return cls(data["text"], data["blocks"], data.get("fallback_blocks"), data.get("chart_blocks"))
+        return cls(data["text"], data["blocks"], data.get("fallback_blocks"), data.get("chart_blocks"),
+                   data.get("picture"))  # fmt: skip
 
 
 def _section(text: str) -> dict:
@@ -165,7 +167,8 @@ class SlackViews:
         head.append(_section(escape(str(self.words.budget(plan)))))
         # issue 15: charts + data_table on the top rung; the charts' words in the layouts below it
         rows = [(c, self._row(c)) for c in picks]
-        pictures = self.charts.parts(charts or Charts(budget_chart(plan)), list(self.words.columns), rows)
+        charts = charts or Charts(budget_chart(plan))
+        pictures = self.charts.parts(charts, list(self.words.columns), rows)
         chart_head, head = head + pictures.charts, head + [_section(escape(t)) for t in pictures.text]
         body = _sections(escape(self.views.explanation(plan, bold=_bold, code=_code)))
         notes = [escape(self.views.say(w)) for w in plan.warnings]
@@ -180,7 +183,8 @@ class SlackViews:
         blocks = _fit(head, ranking_table, body, tail)
         fallback = _fit(head, ranking_text, body, tail)
         rich = _fit(chart_head, pictures.table, body, tail) if pictures.charts else None  # issue 15
-        return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback, rich)
+        picture = charts.budget.to_json() if charts.budget else None
+        return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback, rich, picture)
 
     def diagnosis(self, d: Diagnosis) -> Message:
         """A pasted log's diagnosis: what happened, the budget next to the log, fixes (same words as the terminal)."""

@@ -65,7 +65,7 @@ class ChartBlocks:
 
     def budget(self, chart: BudgetChart) -> dict:
         w = self.words
-        categories = _unique([str(w.bar_label(b.candidate, b.rejected)) for b in chart.bars])
+        categories = _unique([str(w.bar_label(b, b.rejected)) for b in chart.bars])
         series = [_series(w.parts[p], categories, [b.part(p) for b in chart.bars]) for p in PARTS]
         series.append(_series(w.may_use, categories, [b.may_use for b in chart.bars]))
         axis = {"categories": categories, "x_label": w.budget_x, "y_label": w.budget_y}

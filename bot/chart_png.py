@@ -61,7 +61,7 @@ def budget_figure(chart: BudgetChart, views: Views) -> Figure:
     for i, bar in enumerate(chart.bars):
         if bar.stack > ceiling:  # weights far beyond the GPU: clipped, with the total written at the top
             ax.text(i, ceiling, str(words.beyond(bar.stack)), ha="center", va="top", fontsize=8, color=MISS_EDGE)
-    ax.set_xticks(range(len(chart.bars)), [str(words.bar_label(b.candidate, b.rejected)) for b in chart.bars],
+    ax.set_xticks(range(len(chart.bars)), [str(words.bar_label(b, b.rejected)) for b in chart.bars],
                   fontsize=8)  # fmt: skip
     ax.set_ylabel(words.budget_y)
     ax.spines[["top", "right"]].set_visible(False)

@@ -31,9 +31,15 @@ CURVE_MAX_POINTS = 10
 
 @dataclass(frozen=True, slots=True)
 class BudgetBar:
-    """One GPU of one candidate, in GiB; `rejected` marks the cheapest instance that does not serve."""
+    """One GPU of one candidate, in GiB; `rejected` marks the cheapest instance that does not serve.
 
-    candidate: Candidate
+    Named like a Candidate (instance, gpu, gpu_count) so the templates' `label` filter names both.
+    """
+
+    instance: str | None
+    gpu: str
+    gpu_count: int
+    usd_per_hour: float | None
     rejected: bool
     weights: float
     activation: float
@@ -60,6 +66,15 @@ class BudgetBar:
 class BudgetChart:
     bars: tuple[BudgetBar, ...]
     utilization: float
+
+    def to_json(self) -> dict:
+        """Plain JSON, so a cached Slack answer can still draw its picture later (bot/chart_upload.py)."""
+        return {"utilization": self.utilization, "bars": [{f: getattr(b, f) for f in BudgetBar.__slots__}
+                                                          for b in self.bars]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict) -> BudgetChart:
+        return cls(tuple(BudgetBar(**bar) for bar in data["bars"]), data["utilization"])
 
     @property
     def top(self) -> float:
@@ -89,7 +104,10 @@ class Charts:
 
 def _bar(c: Candidate, rejected: bool) -> BudgetBar:
     return BudgetBar(
-        candidate=c,
+        instance=c.instance,
+        gpu=c.gpu,
+        gpu_count=c.gpu_count,
+        usd_per_hour=c.usd_per_hour,
         rejected=rejected,
         weights=c.weights_gib_per_gpu,
         activation=c.activation_gib_per_gpu,

@@ -126,6 +126,7 @@ class FakeSlack:
 
     calls: list[Call] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # snippets served at /files/{name} (url_private)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file_id -> bytes sent to an upload URL (issue 15)
     rate_limit_next: int = 0
     reject_tables: bool = False
     refuse_blocks: str | None = None  # an error for any chat.postMessage that carries blocks
@@ -184,6 +185,10 @@ class FakeSlack:
                     return JSONResponse(
                         {"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": "1"}
                     )
+                if method == "files.getUploadURLExternal":  # issue 15: files_upload_v2, step 1
+                    self.calls.append(Call(method, payload, time.monotonic()))
+                    file_id = f"F{sum(c.method == method for c in self.calls):08d}"
+                    return JSONResponse({"ok": True, "file_id": file_id, "upload_url": f"{request.base_url}upload/{file_id}"})
                 answer = self._answer(method, payload)
                 recorded = method if answer.get("ok") else f"refused:{method}"
                 self.calls.append(Call(recorded, payload, time.monotonic()))
@@ -208,7 +213,13 @@ class FakeSlack:
                 return PlainTextResponse("not found", status_code=404)
             return PlainTextResponse(self.files[name])
 
-        return Starlette(routes=[Route("/api/{method}", api, methods=["POST", "GET"]),
+        async def upload(request: Request):  # noqa: ANN202 - the URL files.getUploadURLExternal hands out
+            with self.lock:
+                self.uploads[request.path_params["file_id"]] = await request.body()
+            return PlainTextResponse("OK - uploaded")
+
+        return Starlette(routes=[Route("/upload/{file_id}", upload, methods=["POST"]),
+                                 Route("/api/{method}", api, methods=["POST", "GET"]),
                                  Route("/webhook/{hook}", webhook, methods=["POST"]),
                                  Route("/files/{name}", file, methods=["GET"])])  # fmt: skip
 
@@ -218,6 +229,8 @@ class FakeSlack:
         if method == "auth.test":
             return {"ok": True, "user_id": "UHEADROOM", "bot_id": "BHEADROOM", "team_id": "T1", "user": "headroom",
                     "team": "test", "url": "https://test.slack.com/"}  # fmt: skip
+        if method == "files.completeUploadExternal":  # issue 15: files_upload_v2, step 3
+            return {"ok": True, "files": json.loads(payload.get("files") or "[]")}
         if method in {"chat.postMessage", "chat.postEphemeral"}:
             if payload.get("channel") in self.not_in_channel:
                 return {"ok": False, "error": "not_in_channel"}
@@ -268,7 +281,8 @@ async def _payload(request: Request) -> dict:
     body = await request.body()
     if request.headers.get("content-type", "").startswith("application/json"):
         return json.loads(body or b"{}")
-    return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    query = dict(request.query_params)  # slack_sdk sends the files.* upload arguments in the query string
+    return query | {k: v[0] for k, v in parse_qs(body.decode()).items()}
 
 
 # --- running ASGI apps in threads ---------------------------------------------------------------

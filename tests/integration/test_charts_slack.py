@@ -3,10 +3,14 @@ carries the capacity curve, and a workspace that refuses the new blocks still ge
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import time
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from bot.block_rules import check_chart, check_table
 from tests.integration.conftest import Bot, new_ts, unique_channel
@@ -86,3 +90,39 @@ def test_a_workspace_that_refuses_charts_gets_the_same_answer_with_the_table_and
     assert "Memory per GPU (GiB)" in first and "weights 67.7" in first and "g6.12xlarge (does not serve)" in first
     assert "Requests that fit by context · g7e.2xlarge" in follow and "32k (asked) 1.6" in follow
     assert "What changed" in follow  # nothing else of the answer was lost on the way down
+
+
+def test_where_charts_are_refused_the_budget_follows_as_a_png_in_the_thread_after_the_words(bot: Bot) -> None:
+    channel, ts = unique_channel(), new_ts()
+    bot.slack.refuse_charts = True
+    bot.event({"type": "app_mention", "user": "U1", "text": ASK, "ts": ts, "channel": channel})
+    (answer,) = _posted(bot, channel)
+    (done,) = wait_until(lambda: bot.slack.of("files.completeUploadExternal", channel_id=channel), timeout=20)
+    assert done.payload["thread_ts"] == ts and done.at > answer.at  # in the thread, after the answer
+    (file,) = json.loads(done.payload["files"])
+    asked = [c for c in bot.slack.of("files.getUploadURLExternal") if c.at <= done.at][-1]
+    assert asked.payload["filename"] == "budget.png" and "g7e.2xlarge" in asked.payload["alt_txt"]
+    image = Image.open(io.BytesIO(bot.slack.uploads[file["id"]]))
+    assert image.format == "PNG" and image.size == (800, 450)
+    assert int(asked.payload["length"]) == len(bot.slack.uploads[file["id"]])
+
+
+def test_a_refused_upload_costs_nothing_but_a_warning(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    channel = unique_channel()
+    bot.slack.refuse_charts = True
+    bot.slack.fail("files.getUploadURLExternal", "missing_scope")
+    with caplog.at_level(logging.WARNING, logger="headroom.slack"):
+        bot.event({"type": "app_mention", "user": "U1", "text": ASK, "ts": new_ts(), "channel": channel})
+        (answer,) = _posted(bot, channel)
+        wait_until(lambda: any("picture was not uploaded (missing_scope)" in r.getMessage() for r in caplog.records))
+    assert "g7e.2xlarge" in answer.payload["text"]
+    assert not bot.slack.of("files.completeUploadExternal", channel_id=channel)
+
+
+def test_where_charts_are_shown_no_picture_is_uploaded(bot: Bot) -> None:
+    channel = unique_channel()
+    bot.event({"type": "app_mention", "user": "U1", "text": ASK, "ts": new_ts(), "channel": channel})
+    (answer,) = _posted(bot, channel)
+    assert _charts(answer) and not bot.slack.of("refused:chat.postMessage", channel=channel)
+    time.sleep(0.5)  # an upload would have started by now (it follows the post at once)
+    assert not bot.slack.of("files.completeUploadExternal", channel_id=channel)

@@ -48,8 +48,8 @@ def test_the_budget_parts_add_up_to_the_gpu_and_vllm_may_use_its_share(catalog: 
     miss = chart.bars[-1]
     assert miss.kv_cache == 0 and miss.over == pytest.approx(miss.weights + miss.activation + miss.runtime - miss.may_use)
     near = [c for c in turn.plan.candidates if not c.feasible and 0 < c.weights_gib_per_gpu <= c.gpu_memory_gib]
-    assert miss.candidate.usd_per_hour == min(c.usd_per_hour for c in near if c.usd_per_hour)  # the cheapest near miss
-    assert miss.candidate.instance == "g6.12xlarge" and miss.weights < miss.memory
+    assert miss.usd_per_hour == min(c.usd_per_hour for c in near if c.usd_per_hour)  # the cheapest near miss
+    assert miss.instance == "g6.12xlarge" and miss.weights < miss.memory
 
 
 def test_the_capacity_curve_meets_the_answer_at_the_asked_context_and_falls_with_length(catalog: Catalog) -> None:
