@@ -8,6 +8,7 @@ rule (at most two charts), so a refusal from Slack means a rollout or an old cli
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Real
 
@@ -47,7 +48,8 @@ def _list(value: object, what: str, low: int, high: int) -> list:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and value == value  # NaN is not a number to JSON
+    """A JSON number: NaN and infinities are not (json.dumps would write NaN / Infinity)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _common(block: dict, allowed: set[str]) -> None:

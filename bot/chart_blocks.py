@@ -9,6 +9,7 @@ bot/posting.py then sends the layout with the table and these words instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +46,12 @@ def _unique(labels: list[str]) -> list[str]:
     return found
 
 
+def _finite(value: float | None) -> float | None:
+    return round(value, 3) if value is not None and math.isfinite(value) else None
+
+
 def _series(name: str, categories: list[str], values: list[float]) -> dict:
-    data = [{"label": c, "value": round(v, 2)} for c, v in zip(categories, values, strict=True)]
+    data = [{"label": c, "value": round(_finite(v) or 0.0, 2)} for c, v in zip(categories, values, strict=True)]
     return {"name": _short(name, LABEL_MAX), "data": data}
 
 
@@ -96,8 +101,8 @@ class ChartBlocks:
         for c, texts in rows:
             row: list[dict] = []
             for i, text in enumerate(texts):
-                number = NUMBERS[i](c) if i in NUMBERS else None
-                cell = {"type": "raw_number", "value": round(number, 3), "text": text} if number is not None else None
+                number = _finite(NUMBERS[i](c)) if i in NUMBERS else None
+                cell = {"type": "raw_number", "value": number, "text": text} if number is not None else None
                 row.append(cell or {"type": "raw_text", "text": text or "—"})
             cells.append(row)
         block = {"type": "data_table", "caption": str(self.words.table_caption), "rows": cells,

@@ -121,6 +121,7 @@ def _broken(base: dict, path: tuple, value: object) -> dict:
         (("chart", "series", 0, "data", 1, "label"), "c"),  # a point outside the categories
         (("chart", "series", 0, "data", 1, "value"), "2.5"),
         (("chart", "series", 0, "data", 1, "value"), float("nan")),
+        (("chart", "series", 0, "data", 1, "value"), float("inf")),
         (("surprise",), 1),
     ],
 )
