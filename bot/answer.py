@@ -16,6 +16,7 @@ from bot.blocks import Message, SlackViews, check_limits
 from bot.metrics import Metrics
 from bot.state import BotState
 from engine.catalog.loader import Catalog
+from engine.charts import charts_for  # issue 15
 from engine.errors import HeadroomError, ParseError
 from engine.notes import Note
 from engine.request import Request
@@ -152,8 +153,11 @@ class Answerer:
             assert turn.error is not None
             return self.slack.error(turn.error)
         assert turn.plan is not None and turn.request is not None
-        message = self.slack.answer(turn.plan, turn.request, turn.changes, more, turn.unread, turn.remarks)
+        charts = charts_for(turn.plan, turn.request, self.catalog, turn.changes)  # issue 15: + curve after a change
+        message = self.slack.answer(turn.plan, turn.request, turn.changes, more, turn.unread, turn.remarks, charts)
         check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
+        if message.chart_blocks:  # issue 15: the charts' layout, tried first
+            check_limits(message.chart_blocks, deep=False)
         return message
 
     def _remember_locally(self, key: str, message: Message, top: str | None) -> None:

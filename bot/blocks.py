@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
+from bot.block_rules import RICH_BLOCKS, BlockRuleError, check_message  # issue 15: charts and data tables
+from bot.chart_blocks import ChartBlocks  # issue 15
 from bot.feedback import feedback_blocks
 from bot.render import Views, shown_candidates
 from engine.catalog.loader import Catalog
+from engine.charts import Charts, budget_chart  # issue 15
 from engine.errors import HeadroomError
 from engine.notes import Note
 from engine.plan import Candidate, Plan
@@ -68,13 +71,17 @@ class Message:
     text: str  # plain-text fallback (notifications, screen readers)
     blocks: list[dict] = field(default_factory=list)
     fallback_blocks: list[dict] | None = None  # the same answer without a table block
+    chart_blocks: list[dict] | None = None  # issue 15: charts + data_table, tried before `blocks`
+    picture: dict | None = None  # issue 15: the budget chart model (JSON), drawn as a PNG where charts are refused
 
     def to_json(self) -> dict:
-        return {"text": self.text, "blocks": self.blocks, "fallback_blocks": self.fallback_blocks}
+        return {"text": self.text, "blocks": self.blocks, "fallback_blocks": self.fallback_blocks,
+                "chart_blocks": self.chart_blocks, "picture": self.picture}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> Message:
-        return cls(data["text"], data["blocks"], data.get("fallback_blocks"))
+        return cls(data["text"], data["blocks"], data.get("fallback_blocks"), data.get("chart_blocks"),
+                   data.get("picture"))  # fmt: skip
 
 
 def _section(text: str) -> dict:
@@ -105,6 +112,7 @@ class SlackViews:
     def __init__(self, views: Views) -> None:
         self.views = views
         self.words = views.macros("slack.j2")
+        self.charts = ChartBlocks(views)  # issue 15
 
     def _row(self, c: Candidate) -> list[str]:
         return str(self.words.row(c)).split("\x1f")
@@ -142,9 +150,12 @@ class SlackViews:
 
     def answer(
         self, plan: Plan, request: Request, changes: list[Note] | None = None, more: bool = False,
-        unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (),
+        unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (), charts: Charts | None = None,
     ) -> Message:  # fmt: skip
-        """The whole answer: header, what was not used, what changed, budget, ranking, explanation, assumptions."""
+        """The whole answer: header, what was not used, what changed, budget, ranking, explanation, assumptions.
+
+        `charts` (issue 15): the budget chart (made from the plan when not given) and a capacity curve.
+        """
         picks, _ = shown_candidates(plan, 25 if more else 8)
         head: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": self._header(plan)}}]
         if plan.request.model_note:
@@ -155,6 +166,11 @@ class SlackViews:
         if changes is not None:
             head.append(_section(escape(str(self.words.changed(changes)).strip())))
         head.append(_section(escape(str(self.words.budget(plan)))))
+        # issue 15: charts + data_table on the top rung; the charts' words in the layouts below it
+        rows = [(c, self._row(c)) for c in picks]
+        charts = charts or Charts(budget_chart(plan))
+        pictures = self.charts.parts(charts, list(self.words.columns), rows)
+        chart_head, head = head + pictures.charts, head + [_section(escape(t)) for t in pictures.text]
         body = _sections(escape(self.views.explanation(plan, bold=_bold, code=_code)))
         if plan.regions:  # regions (issue 12)
             body = [_section(escape(str(self.words.regions(plan)).strip())), *body]
@@ -170,7 +186,9 @@ class SlackViews:
         ranking_text = [self._table_fallback(picks)] if picks else []
         blocks = _fit(head, ranking_table, body, tail)
         fallback = _fit(head, ranking_text, body, tail)
-        return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback)
+        rich = _fit(chart_head, pictures.table, body, tail) if pictures.charts else None  # issue 15
+        picture = charts.budget.to_json() if charts.budget else None
+        return Message(clip(escape(str(self.words.fallback(plan))), MAX_FALLBACK_TEXT), blocks, fallback, rich, picture)
 
     def diagnosis(self, d: Diagnosis) -> Message:
         """A pasted log's diagnosis: what happened, the budget next to the log, fixes (same words as the terminal)."""
@@ -276,6 +294,14 @@ def text_length(blocks: list[dict]) -> int:
     return sum(len(t) for t in _texts(blocks))
 
 
+def _check_rich(blocks: list[dict]) -> None:
+    """Issue 15: charts and data tables by Slack's written rules (bot/block_rules.py), at most two charts."""
+    try:
+        check_message(blocks)
+    except BlockRuleError as exc:
+        raise BlockLimitError(str(exc)) from exc
+
+
 def check_limits(blocks: list[dict], max_blocks: int = MAX_BLOCKS, deep: bool = True) -> None:
     """The documented limits, and (deep) a round trip through slack_sdk's block models and their validators.
 
@@ -287,7 +313,10 @@ def check_limits(blocks: list[dict], max_blocks: int = MAX_BLOCKS, deep: bool = 
     if text_length(blocks) > MAX_TEXT:
         raise BlockLimitError(f"{text_length(blocks)} characters of block text, over {MAX_TEXT}")
     action_ids: set[str] = set()
+    _check_rich(blocks)  # issue 15
     for raw in blocks:
+        if raw["type"] in RICH_BLOCKS:  # issue 15: checked by _check_rich (slack_sdk has no models for them yet)
+            continue
         if deep:
             block = Block.parse(raw)
             if block is None:

@@ -85,6 +85,10 @@ def run_plan(args: argparse.Namespace) -> int:
             print(views.error_line(error), file=sys.stderr)
         return EXIT_USAGE
     assert turn.plan is not None and turn.request is not None
+    if args.chart:  # issue 15: the budget as a PNG (matplotlib is imported only here)
+        from bot.chart_png import write_chart
+
+        write_chart(args.chart, turn.plan, views)
     if args.json:
         extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
         print(json.dumps({**views.plan_json(turn.plan), **extra}, indent=2))
@@ -92,7 +96,8 @@ def run_plan(args: argparse.Namespace) -> int:
         from bot.blocks import SlackViews
 
         message = SlackViews(views).answer(turn.plan, turn.request, None, args.all, turn.unread, turn.remarks)
-        print(json.dumps({"text": message.text, "blocks": message.blocks}, indent=2, ensure_ascii=False))
+        payload = {"text": message.text, "blocks": message.blocks, "chart_blocks": message.chart_blocks}  # issue 15
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         shown = views.terminal(
             turn.plan, limit=100 if args.all else 8, unread=turn.unread, show_all=args.all, remarks=turn.remarks

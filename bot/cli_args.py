@@ -83,6 +83,9 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     parser.add_argument("--blocks", action="store_true", help="print the Slack Block Kit message (text + blocks)")
     parser.add_argument("--all", action="store_true", help="list every feasible instance, not one per GPU layout")
+    # issue 15: the budget as a picture
+    parser.add_argument("--chart", metavar="PNG", help="also draw the memory budget per GPU as a PNG to this file "
+                        "('-': the PNG on stdout, the answer on stderr)")  # fmt: skip
 
 
 class _Version(argparse.Action):

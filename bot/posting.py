@@ -3,14 +3,17 @@
 Slack refuses a message for its shape in several ways (`invalid_blocks` for a table a workspace
 doesn't render yet, `invalid_attachments`, `invalid_arguments`, `msg_too_long`, and a 5xx
 `internal_error` that outlives the client's retries), and a response_url answers a non-200 status.
-Each refusal moves one rung down: the answer's blocks -> the same answer without the table
+Each refusal moves one rung down: the answer's charts and data table (issue 15; Slack rolls those blocks
+out gradually) -> the answer's blocks with the charts as text -> the same answer without the table
 (the fallback layout) -> the answer's words as plain text. Each refusal is counted and logged
 at WARNING; only a refusal of the plain text itself reaches the caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -53,6 +56,8 @@ def plain_text(message: Message) -> str:
 def layouts(message: Message) -> list[tuple[str, list[dict] | None, str]]:
     """The rungs for one message: (name, blocks or None, text)."""
     rungs: list[tuple[str, list[dict] | None, str]] = []
+    if message.chart_blocks:  # issue 15: charts and a data_table first; refused, the table layout carries their words
+        rungs.append(("charts", message.chart_blocks, message.text))
     if message.blocks:
         rungs.append(("blocks", message.blocks, message.text))
     if message.fallback_blocks and message.fallback_blocks != message.blocks:
@@ -66,11 +71,17 @@ def _layout_problem(exc: SlackApiError) -> bool:
     return exc.response.get("error") in LAYOUT_ERRORS or status >= 500
 
 
+#: issue 15: called (in the background) after an answer whose charts were refused was posted another way
+ChartsRefused = Callable[[AsyncWebClient, str, str | None, Message], Coroutine[Any, Any, None]]
+
+
 class Poster:
     """chat.postMessage and response_url, each with the ladder."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, charts_refused: ChartsRefused | None = None) -> None:
         self.metrics = metrics
+        self.charts_refused = charts_refused  # issue 15: e.g. upload the budget as a PNG into the thread
+        self._background: set[asyncio.Task] = set()
 
     async def post(self, client: AsyncWebClient, channel: str, message: Message, thread_ts: str | None) -> str | None:
         kwargs: dict[str, Any] = {"channel": channel, "unfurl_links": False, "unfurl_media": False}
@@ -88,8 +99,15 @@ class Poster:
                 log.warning("chat.postMessage refused the %s (%s); sending the %s", name, str(error)[:64],
                             rungs[step + 1][0])  # fmt: skip
                 continue
+            if step and rungs[0][0] == "charts" and self.charts_refused:  # issue 15: the answer never waits for it
+                self._later(self.charts_refused(client, channel, thread_ts or response.get("ts"), message))
             return response.get("ts")
         return None  # unreachable: the last rung returns or raises
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self._background.discard)
 
     async def respond(
         self, url: str, message: Message, session: aiohttp.ClientSession | None = None, **options: Any

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answer import Answerer, Outcome
 from bot.answer_queue import AnswerQueue, Job, ReplyTarget
 from bot.blocks import Message
+from bot.chart_upload import PictureUpload  # issue 15
 from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
 from bot.posting import Poster
@@ -80,7 +81,7 @@ class SlackBot:
         self.answerer = answerer
         self.metrics = metrics
         self.client = client
-        self.poster = Poster(metrics)
+        self.poster = Poster(metrics, PictureUpload(answerer.slack.views, metrics))  # issue 15
         self.queue = AnswerQueue(
             self._guarded, settings.max_answers_in_flight, settings.answer_quiet_s, settings.answer_max_defer_s
         )

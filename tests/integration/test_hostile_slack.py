@@ -88,12 +88,13 @@ def test_chit_chat_in_a_thread_headroom_answered_gets_no_reply_but_questions_do(
 @pytest.mark.parametrize("error", ["invalid_blocks", "invalid_attachments", "invalid_arguments", "msg_too_long"])
 def test_a_refused_layout_is_sent_again_without_the_table(bot: Bot, error: str) -> None:
     channel = unique_channel()
-    bot.slack.fail("chat.postMessage", error)
+    bot.slack.fail("chat.postMessage", error, times=2)  # issue 15: the charts' layout, then the table's
     mention(bot, channel)
     (call,) = settle(bot, channel, 1)
     assert not any(b["type"] == "table" for b in call.payload["blocks"])
     assert "g7e.2xlarge" in json.dumps(call.payload["blocks"])
-    (refused,) = bot.slack.of("refused:chat.postMessage", channel=channel)
+    charts, refused = bot.slack.of("refused:chat.postMessage", channel=channel)
+    assert any(b["type"] == "data_visualization" for b in charts.payload["blocks"])
     assert any(b["type"] == "table" for b in refused.payload["blocks"])
 
 
@@ -116,23 +117,23 @@ def test_when_every_block_layout_is_refused_the_answer_arrives_as_plain_text(
         (call,) = settle(bot, channel, 1)
     assert "blocks" not in call.payload
     assert "g7e.2xlarge" in call.payload["text"] and "Weights" in call.payload["text"]
-    assert len(bot.slack.of("refused:chat.postMessage", channel=channel)) == 2  # the table, then the fallback
-    assert sum("refused the" in r.getMessage() for r in caplog.records) == 2
+    assert len(bot.slack.of("refused:chat.postMessage", channel=channel)) == 3  # charts, the table, the fallback
+    assert sum("refused the" in r.getMessage() for r in caplog.records) == 3
 
 
 def test_a_response_url_answering_400_is_logged_and_retried_down_to_plain_text(
     bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = bot.command_body("llama 3.1 8b just me", unique_channel())
-    bot.slack.fail("response_url", "invalid_blocks", times=2, status=400)
+    bot.slack.fail("response_url", "invalid_blocks", times=3, status=400)  # charts, table, fallback layouts
     with caplog.at_level(logging.WARNING, logger="headroom.slack"):
         assert bot.signed(body, FORM).status_code == 200
         (delivered,) = wait_until(lambda: [c for c in bot.slack.of("response_url") if c.hook == hook_id(body)])
     refused = [c for c in bot.slack.of("refused:response_url") if c.hook == hook_id(body)]
-    assert len(refused) == 2 and all(c.payload.get("blocks") for c in refused)
+    assert len(refused) == 3 and all(c.payload.get("blocks") for c in refused)
     assert "blocks" not in delivered.payload and "Llama 3.1 8B" in delivered.payload["text"]
     warnings = [r for r in caplog.records if "response_url refused" in r.getMessage()]
-    assert len(warnings) == 2 and all(r.levelno == logging.WARNING and "400" in r.getMessage() for r in warnings)
+    assert len(warnings) == 3 and all(r.levelno == logging.WARNING and "400" in r.getMessage() for r in warnings)
 
 
 # --- 7. the rate limit bounds what the bot posts ----------------------------------------------

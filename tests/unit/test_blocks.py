@@ -16,7 +16,7 @@ from engine.parse import parse_request
 from engine.ranking import plan
 from engine.request import Request
 from engine.service import Memory, answer
-from tests.support import VIEWS
+from tests.support import SAMPLE_ASKS, VIEWS
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "llama-3.3-70b-fp8-8k.json"
 SLACK = SlackViews(VIEWS)
@@ -55,17 +55,7 @@ def test_golden_answer_for_llama_70b_fp8_8k(catalog: Catalog) -> None:
     assert GOLDEN.with_suffix(".txt").read_text() == slack_text(message.blocks)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "llama 3.3 70b fp8 8k context",
-        "deepseek r1 fp8 128k 64 users",
-        "405b bf16 only p5",
-        "70b fp8 8k 16 users under $1/h",
-        "qwen3 235b a22b fp8 32k max concurrency",
-        "gemma 3 27b on 2x h100 tp 2",
-    ],
-)
+@pytest.mark.parametrize("text", SAMPLE_ASKS)
 def test_answers_are_within_slack_limits_with_and_without_the_table(catalog: Catalog, text: str) -> None:
     for more in (False, True):
         message = message_for(catalog, text, more)
@@ -136,7 +126,7 @@ def test_plain_text_keeps_the_answer_words_without_blocks_within_a_message(catal
     message = message_for(catalog, "llama 3.3 70b fp8 8k context")
     text = plain_text(message)
     assert "g7e.2xlarge" in text and "Weights" in text and len(text) <= MAX_PLAIN
-    assert [name for name, _, _ in layouts(message)] == ["blocks", "fallback layout", "plain text"]
+    assert [name for name, _, _ in layouts(message)] == ["charts", "blocks", "fallback layout", "plain text"]
     error = SLACK.error(ParseError("no_model", words="frobnicate"))
     assert [name for name, _, _ in layouts(error)] == ["blocks", "plain text"]
     assert plain_text(error) == error.text

@@ -101,3 +101,5 @@ def test_blocks_prints_the_slack_message(capsys) -> None:
 
     check_limits(message["blocks"])
     assert message["blocks"][0]["type"] == "header" and "g7e.2xlarge" in message["text"]
+    check_limits(message["chart_blocks"])  # issue 15: the layout Slack is offered first
+    assert [b["chart"]["type"] for b in message["chart_blocks"] if b["type"] == "data_visualization"] == ["bar"]
