@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.dtypes import KvDtype, WeightDtype
 from engine.notes import Note
+from engine.serving_extras import LORA_RANKS
 
 Concurrency = int | Literal["max"]
 SortKey = Literal["cost", "speed"]
@@ -57,6 +58,12 @@ class Request(BaseModel):
     sort: SortKey = "cost"
     #: what a loose request was read as ("70B" -> a Llama-3.3-70B-shaped model), said in the answer
     model_note: Note | None = None
+    # issue 10: a VLM served for text only, a speculative drafter, LoRA slots (engine/serving_extras.py)
+    text_only: bool = False
+    draft: str | None = Field(default=None, min_length=1, max_length=200)  # a model, or "mtp"
+    speculative_tokens: int | None = Field(default=None, gt=0, le=16)
+    max_loras: int | None = Field(default=None, gt=0, le=256)
+    lora_rank: int | None = Field(default=None, gt=0)
 
     @field_validator("concurrency")
     @classmethod
@@ -65,6 +72,14 @@ class Request(BaseModel):
             raise PydanticCustomError("concurrency_positive", "concurrency must be positive or 'max'")
         if value != "max" and value > MAX_USERS:
             raise PydanticCustomError("concurrency_too_large", "too many users", {"limit": MAX_USERS, "value": value})
+        return value
+
+    @field_validator("lora_rank")
+    @classmethod
+    def _vllm_rank(cls, value: int | None) -> int | None:
+        """vLLM refuses any other --max-lora-rank (issue 10)."""
+        if value is not None and value not in LORA_RANKS:
+            raise PydanticCustomError("lora_rank", "not a rank vLLM accepts", {"value": value, "ranks": str(LORA_RANKS)})
         return value
 
     @field_validator("region")
