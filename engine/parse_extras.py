@@ -43,8 +43,8 @@ _TABLE: tuple[tuple[str, Callable[[re.Match[str]], Fields]], ...] = (
      _ints("speculative_tokens")),
     # a named drafter before a sized one: "70b draft llama-3.2-1b"
     (r"\bdraft(?:er)?(?:\s+model)?\s*(?:[=:]|of|with|is)?\s*([a-z][\w.\-/]*\d[\w.\-/]*)", lambda m: {"draft": m.group(1)}),
-    (r"\b(?:with\s+)?(?:an?\s+)?(\d+(?:\.\d+)?b)\s+draft(?:er)?(?:\s+model)?\b", lambda m: {"draft": m.group(1)}),
-    (r"\b(?:with\s+)?(?:(?:its|the\s+model'?s)\s+own\s+)?(?:mtp|multi[- ]token[- ]prediction|nextn)"
+    (r"\b(\d+(?:\.\d+)?b)\s+draft(?:er)?(?:\s+model)?\b", lambda m: {"draft": m.group(1)}),  # "with a": stopwords
+    (r"\b(?:own\s+)?(?:mtp|multi[- ]token[- ]prediction|nextn)"
      r"(?:\s+(?:heads?|layers?|modules?|speculative decoding|speculation|drafter|draft))?\b", _constant({"draft": "mtp"})),
     (r"\blora\s*(?:rank|r)\s*[=:]?\s*(\d+)(?:\s*(?:x|×|\*)\s*(\d+)\b)?", _ints("lora_rank", "max_loras")),
     (r"\b(\d+)\s*(?:lora(?:s|\s+adapters?)?|adapters?)(?:\s*(?:of|at|with)?\s*rank\s*(\d+))?\b",
