@@ -7,6 +7,7 @@ import pytest
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.extra_memory import multimodal_peak_gib
+from engine.serve_command import read_command
 from engine.served import GIB, ServedModel, serve
 from engine.service import respond
 from engine.serving_extras import NO_EXTRAS, Extras
@@ -96,3 +97,28 @@ def test_vlm_without_a_known_profile_says_so(catalog: Catalog) -> None:
     reply = respond("kimi-vl-a3b-instruct 8k on p5.4xlarge", None, catalog)
     assert reply.kind == "answer", reply.error
     assert any(n.code == "vision_profile_not_modelled" for n in reply.plan.assumptions)
+
+
+def test_llava_counts_only_the_clip_layers_vllm_builds(catalog: Catalog) -> None:
+    """vllm/model_executor/models/llava.py _get_num_hidden_layers@v0.21.0: vision_feature_layer -2 builds
+    23 of CLIP's 24 layers and no post_layernorm, so the loaded tower is one layer lighter than the checkpoint."""
+    llava = vlm(catalog, "llava-1.5-7b")
+    layer = 4 * (1024 * 1024 + 1024) + (1024 * 4096 + 4096) + (4096 * 1024 + 1024) + 2 * 2048
+    checkpoint_tower = 3 * 14 * 14 * 1024 + 1024 + 577 * 1024 + 2048 + 24 * layer + 2048
+    projector = 1024 * 4096 + 4096 + 4096 * 4096 + 4096
+    assert llava.params.vision == checkpoint_tower - layer - 2048 + projector
+    # 8192 // 576 = 14 images of 577 positions in the H100's profile
+    act = 2 * (2 * 1024 + (2 * 4096 + 3 * 1024)) + 588 * 2
+    assert multimodal_peak_gib(llava, 0.0, 8192, 1024, 1, 0.0, True) == pytest.approx(14 * 577 * act / GIB)
+
+
+def test_text_only_command_reads_back(catalog: Catalog) -> None:
+    reply = respond("qwen2.5-vl-7b text only 8k on g6.12xlarge", None, catalog)
+    assert reply.kind == "answer", reply.error
+    command = reply.plan.candidates[0].vllm_command
+    assert command is not None and """--limit-mm-per-prompt '{"image":0,"video":0}'""" in command
+    assert read_command(command).fields["text_only"] is True
+    assert (
+        read_command("vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt image=2").fields.get("text_only")
+        is None
+    )
