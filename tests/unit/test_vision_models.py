@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog.loader import Catalog
+from engine.catalog.loader import BatchDefaults, Catalog
 from engine.catalog.resolve import resolve_model
 from engine.extra_memory import multimodal_peak_gib
 from engine.serve_command import read_command
-from engine.served import GIB, ServedModel, serve
+from engine.served import GIB, ServedModel, pipeline_stages, serve
 from engine.service import respond
 from engine.serving_extras import NO_EXTRAS, Extras
-from engine.vllm_memory import memory_budget
+from engine.vllm_memory import activation_peak_gib, memory_budget
 
 
 def vlm(catalog: Catalog, name: str, extras: Extras = NO_EXTRAS) -> ServedModel:
@@ -122,3 +122,18 @@ def test_text_only_command_reads_back(catalog: Catalog) -> None:
         read_command("vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt image=2").fields.get("text_only")
         is None
     )
+
+
+def test_llava_next_log_activation_peak_includes_the_encoder_outputs(catalog: Catalog) -> None:
+    """Public log single-h100class-llava16-mistral7b-v0102 (vLLM 0.10.2, offline LLM, max_num_batched_tokens
+    16384): 'Model loading took 14.0786 GiB', '1.97 GiB for peak activation', encoder budget 16384 tokens
+    profiled with 5 image items (16384 // 2928, MultiModalBudget.get_max_items@v0.10.1)."""
+    llava = vlm(catalog, "llava-v1.6-mistral-7b")
+    assert llava.stage_weight_bytes(pipeline_stages(32, 1)[0], 1) / GIB == pytest.approx(14.08, rel=0.005)
+    batch = BatchDefaults(max_num_batched_tokens=16384, max_num_seqs=1024)
+    text = activation_peak_gib(llava, catalog, batch, 1, True)
+    base = catalog.vllm.fitted.activation_base_gib
+    peak = multimodal_peak_gib(llava, base, 16384, 1024, 1, text, True)
+    assert peak - text == pytest.approx(5 * 2928 * 4096 * 2 / GIB)  # five items' outputs held over the text pass
+    assert peak == pytest.approx(1.97, rel=0.03)
+    assert abs(peak / 1.97 - 1) < abs(text / 1.97 - 1)  # closer to the log than the text pass alone
