@@ -94,7 +94,7 @@ def test_qwen25_vl_log_leaves_room_for_the_encoder_profile(catalog: Catalog) -> 
 
 
 def test_vlm_without_a_known_profile_says_so(catalog: Catalog) -> None:
-    reply = respond("kimi-vl-a3b-instruct 8k on p5.4xlarge", None, catalog)
+    reply = respond("granite-vision-3.3-2b 8k on p5.4xlarge", None, catalog)  # AnyRes grid not in the data
     assert reply.kind == "answer", reply.error
     assert any(n.code == "vision_profile_not_modelled" for n in reply.plan.assumptions)
 
