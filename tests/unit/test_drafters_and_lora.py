@@ -119,3 +119,20 @@ def test_lora_in_words_flags_and_commands(catalog: Catalog) -> None:
     assert "max_loras" not in unused.fields and unused.ignored == ["--max-loras 4"]  # no --enable-lora: no slots
     refused = respond("llama 3.1 8b lora rank 48", None, catalog)
     assert refused.kind == "error"  # vLLM's MaxLoRARanks has no 48
+
+
+def test_cli_flags_set_the_extras() -> None:
+    from bot.cli_args import build_parser, flags_of
+
+    args = build_parser().parse_args(
+        ["plan", "llama 3.3 70b", "--draft", "llama-3.2-1b", "--speculative-tokens", "3", "--max-loras", "4",
+         "--max-lora-rank", "32", "--text-only"]
+    )  # fmt: skip
+    flags = flags_of(args)
+    assert (flags["draft"], flags["speculative_tokens"], flags["max_loras"], flags["lora_rank"], flags["text_only"]) == (
+        "llama-3.2-1b", 3, 4, 32, True
+    )  # fmt: skip
+    config = build_parser().parse_args(
+        ["plan", "x", "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 2}']
+    )
+    assert flags_of(config) == {"draft": "mtp", "speculative_tokens": 2}
