@@ -223,8 +223,8 @@ class ServedModel:
     def _kv_bytes_per_request(self, context: int, tp: int, window_slack: int, stage: Stage | None, block: int) -> float:
         layers = self.kv_layers(stage)
         per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
-        tokens = layers.full * _round_up(context, block)
-        for count, window in layers.windowed:
+        tokens = layers.paged_full * _round_up(context, block)  # issue 10: chunked layers paged in full
+        for count, window in layers.paged_windows:
             need = min(context, window - 1 + window_slack)
             tokens += count * (_round_up(need, block) + (block if block > 1 else 0))
         state = layers.linear * linear_state_bytes_per_layer(self.arch, tp)

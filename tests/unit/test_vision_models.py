@@ -137,3 +137,14 @@ def test_llava_next_log_activation_peak_includes_the_encoder_outputs(catalog: Ca
     assert peak - text == pytest.approx(5 * 2928 * 4096 * 2 / GIB)  # five items' outputs held over the text pass
     assert peak == pytest.approx(1.97, rel=0.03)
     assert abs(peak / 1.97 - 1) < abs(text / 1.97 - 1)  # closer to the log than the text pass alone
+
+
+def test_llama4_chunked_layers_hold_the_whole_context_as_vllm_pages_them(catalog: Catalog) -> None:
+    """vllm/config/vllm.py VllmConfig.__post_init__@v0.21.0 (config/__init__.py@v0.10.1) turns the hybrid KV
+    cache manager off when the model has attention_chunk_size, unless
+    VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1; kv_cache_utils.py then gives the chunked layers a
+    FullAttentionSpec. Gemma 3's sliding layers keep the hybrid manager and their window."""
+    scout = vlm(catalog, "llama-4-scout-17b-16e")
+    assert scout.kv_bytes_per_request(131072, 1, 8192, None, 16) == scout.kv_bytes_per_token() * 131072
+    gemma = vlm(catalog, "gemma-3-27b")
+    assert gemma.kv_bytes_per_request(131072, 1, 8192, None, 16) < 0.25 * gemma.kv_bytes_per_token() * 131072
