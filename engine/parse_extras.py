@@ -78,8 +78,8 @@ def read_extra_flag(flag: str, value: str) -> Fields | None:
         return {"max_loras" if flag == "--max-loras" else "lora_rank": int(value)}
     if flag == "--limit-mm-per-prompt":
         limits = _json(flag, value) if value.lstrip().startswith("{") else _legacy_limits(flag, value)
-        counts = [v.get("count", 999) if isinstance(v, dict) else v for v in limits.values()]
-        return {"text_only": True} if counts and all(c == 0 for c in counts) else {}
+        zeros = [m for m, v in limits.items() if (v.get("count", 999) if isinstance(v, dict) else v) == 0]
+        return {"zero_modalities": tuple(sorted(zeros))} if zeros else {}  # a modality left out keeps 999
     return speculative_fields(flag, value)
 
 

@@ -60,6 +60,7 @@ class Request(BaseModel):
     model_note: Note | None = None
     # issue 10: a VLM served for text only, a speculative drafter, LoRA slots (engine/serving_extras.py)
     text_only: bool = False
+    zero_modalities: tuple[str, ...] = ()  # a pasted --limit-mm-per-prompt's zeros: text only if they cover the model's
     draft: str | None = Field(default=None, min_length=1, max_length=200)  # a model, or "mtp"
     speculative_tokens: int | None = Field(default=None, gt=0, le=16)
     max_loras: int | None = Field(default=None, gt=0, le=256)

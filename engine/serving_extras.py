@@ -66,7 +66,8 @@ def extras_for(
 
     notes: list[Note] = []
     vision = spec.arch.vision
-    text_only = req.text_only and spec.arch.vision_params > 0
+    zeroed = vision is not None and set(vision.modalities) <= set(req.zero_modalities)
+    text_only = (req.text_only or zeroed) and spec.arch.vision_params > 0
     tower, profile = True, bool(vision)
     if req.text_only and not spec.arch.vision_params:
         notes.append(note("text_only_not_vlm", model=spec.name))
@@ -77,6 +78,9 @@ def extras_for(
         notes.append(note("text_only_mode", model=spec.name, tower_skipped=not tower, version=version))
     elif spec.arch.vision_params and not vision:
         notes.append(note("vision_profile_not_modelled", model=spec.name))
+    elif req.zero_modalities and vision:  # some modality keeps its limit: vLLM profiles with that one
+        kept = [m for m in vision.modalities if m not in req.zero_modalities]
+        notes.append(note("mm_limit_partial", zeroed=list(req.zero_modalities), kept=kept))
     draft = None
     if req.draft:
         tokens = req.speculative_tokens or 1

@@ -117,11 +117,21 @@ def test_text_only_command_reads_back(catalog: Catalog) -> None:
     assert reply.kind == "answer", reply.error
     command = reply.plan.candidates[0].vllm_command
     assert command is not None and """--limit-mm-per-prompt '{"image":0,"video":0}'""" in command
-    assert read_command(command).fields["text_only"] is True
+    assert read_command(command).fields["zero_modalities"] == ("image", "video")
     assert (
-        read_command("vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt image=2").fields.get("text_only")
-        is None
+        "zero_modalities"
+        not in read_command("vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt image=2").fields
     )
+    pasted = respond(command + " on g6.12xlarge", None, catalog)
+    assert pasted.kind == "answer", pasted.error
+    assert any(n.code == "text_only_mode" for n in pasted.plan.assumptions)
+    # only images zeroed: the video item (as large) is still profiled, and the answer says so
+    partial = respond(
+        "vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt '{\"image\":0}' on g6.12xlarge", None, catalog
+    )
+    assert partial.kind == "answer", partial.error
+    codes = [n.code for n in partial.plan.assumptions]
+    assert "mm_limit_partial" in codes and "text_only_mode" not in codes
 
 
 def test_llava_next_log_activation_peak_includes_the_encoder_outputs(catalog: Catalog) -> None:
