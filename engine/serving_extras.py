@@ -92,7 +92,8 @@ def extras_for(
             drafter = _drafter(catalog, spec, req.draft)
             if drafter.arch.vocab != spec.arch.vocab:
                 notes.append(note("draft_vocab_differs", draft=drafter.name, model=spec.name))
-            draft = Draft(tokens, model=serve(drafter, weights if weights == spec.dtype else None, req.kv_dtype))
+            own = weights if weights == spec.dtype else None
+            draft = Draft(tokens, model=serve(drafter, own, req.kv_dtype, memo=catalog.memo))  # one object per drafter
         named = draft.model.spec.name if draft.model else "mtp"
         notes.append(note("speculative_decoding", draft=named, tokens=tokens))
     lora = None
