@@ -136,3 +136,19 @@ def test_cli_flags_set_the_extras() -> None:
         ["plan", "x", "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 2}']
     )
     assert flags_of(config) == {"draft": "mtp", "speculative_tokens": 2}
+
+
+def test_a_pasted_start_up_is_diagnosed_with_its_drafter_and_lora(catalog: Catalog) -> None:
+    from engine.paste_reader import read_paste
+    from engine.service import diagnosis
+
+    paste = (
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --enable-lora --max-loras 8 --max-lora-rank 64 "
+        """--speculative-config '{"model":"meta-llama/Llama-3.2-1B-Instruct","num_speculative_tokens":3}'\n"""
+        "INFO 01-01 00:00:00 gpu_worker.py:298] Available KV cache memory: 50.0 GiB\n"
+    )
+    d = diagnosis(read_paste(paste), catalog, {"instance": "p5.4xlarge"}).diagnosis
+    assert (d.request.draft, d.request.speculative_tokens, d.request.max_loras, d.request.lora_rank) == (
+        "meta-llama/Llama-3.2-1B-Instruct", 3, 8, 64
+    )  # fmt: skip
+    assert d.candidate.vllm_command is not None and "--max-lora-rank 64" in d.candidate.vllm_command
