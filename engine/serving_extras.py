@@ -96,6 +96,8 @@ def extras_for(
             draft = Draft(tokens, model=serve(drafter, own, req.kv_dtype, memo=catalog.memo))  # one object per drafter
         named = draft.model.spec.name if draft.model else "mtp"
         notes.append(note("speculative_decoding", draft=named, tokens=tokens))
+    elif req.speculative_tokens:
+        notes.append(note("speculative_without_draft", tokens=req.speculative_tokens))
     lora = None
     if req.max_loras or req.lora_rank:
         lora = Lora(req.max_loras or 1, req.lora_rank or 16)

@@ -152,3 +152,10 @@ def test_a_pasted_start_up_is_diagnosed_with_its_drafter_and_lora(catalog: Catal
         "meta-llama/Llama-3.2-1B-Instruct", 3, 8, 64
     )  # fmt: skip
     assert d.candidate.vllm_command is not None and "--max-lora-rank 64" in d.candidate.vllm_command
+
+
+def test_speculative_tokens_without_a_drafter_are_said_not_dropped(catalog: Catalog) -> None:
+    reply = respond("llama 3.1 8b 4 speculative tokens on g6e.xlarge", None, catalog)
+    assert reply.kind == "answer", reply.error
+    assert any(n.code == "speculative_without_draft" and n.tokens == 4 for n in reply.plan.assumptions)
+    assert "--speculative-config" not in (reply.plan.candidates[0].vllm_command or "")
