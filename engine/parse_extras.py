@@ -37,6 +37,11 @@ def _ints(*fields: str) -> Callable[[re.Match[str]], Fields]:
 
 #: (pattern, what a match sets), applied in this order before Hub ids and model names are read
 _TABLE: tuple[tuple[str, Callable[[re.Match[str]], Fields]], ...] = (
+    # switching an extra off (a follow-up), before the words that switch it on
+    (r"\b(?:no|without|drop|disable)\s+(?:the\s+)?(?:draft(?:er)?|speculative decoding|speculation|spec decode|mtp)\b",
+     _constant({"draft": None, "speculative_tokens": None})),
+    (r"\b(?:no|without|drop|disable)\s+(?:the\s+)?loras?\b", _constant({"max_loras": None, "lora_rank": None})),
+    (r"\bwith\s+(?:images?|vision)\b", _constant({"text_only": False, "zero_modalities": ()})),
     (r"\b(?:text[- ]only|language[- ]model[- ]only|(?:no|without|skip(?:ping)?)\s+(?:the\s+)?"
      r"(?:images?|vision(?:\s+tower)?))\b", _constant({"text_only": True})),
     (r"\b(\d+)\s*(?:speculative|draft(?:ed)?|spec)\s*tokens?\b|\bnum[-_ ]speculative[-_ ]tokens\s*[=:]?\s*(\d+)\b",

@@ -159,3 +159,13 @@ def test_speculative_tokens_without_a_drafter_are_said_not_dropped(catalog: Cata
     assert reply.kind == "answer", reply.error
     assert any(n.code == "speculative_without_draft" and n.tokens == 4 for n in reply.plan.assumptions)
     assert "--speculative-config" not in (reply.plan.candidates[0].vllm_command or "")
+
+
+def test_a_follow_up_switches_the_extras_off(catalog: Catalog) -> None:
+    first = respond("llama 3.3 70b fp8 8k with a 1B draft lora rank 16 x 2 on p5.48xlarge", None, catalog)
+    assert first.kind == "answer" and first.request.draft == "1b" and first.request.max_loras == 2
+    second = respond("no draft and no lora", first.memory, catalog)
+    assert second.kind == "answer", second.error
+    assert (second.request.draft, second.request.max_loras, second.request.lora_rank) == (None, None, None)
+    command = second.plan.candidates[0].vllm_command or ""
+    assert "--speculative-config" not in command and "--enable-lora" not in command

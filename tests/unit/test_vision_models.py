@@ -158,3 +158,13 @@ def test_llama4_chunked_layers_hold_the_whole_context_as_vllm_pages_them(catalog
     assert scout.kv_bytes_per_request(131072, 1, 8192, None, 16) == scout.kv_bytes_per_token() * 131072
     gemma = vlm(catalog, "gemma-3-27b")
     assert gemma.kv_bytes_per_request(131072, 1, 8192, None, 16) < 0.25 * gemma.kv_bytes_per_token() * 131072
+
+
+def test_a_follow_up_brings_the_images_back(catalog: Catalog) -> None:
+    first = respond("qwen2.5-vl-7b text only 8k on g6.12xlarge", None, catalog)
+    assert first.kind == "answer" and first.request.text_only
+    second = respond("with images", first.memory, catalog)
+    assert second.kind == "answer", second.error
+    assert not second.request.text_only
+    assert "--limit-mm-per-prompt" not in (second.plan.candidates[0].vllm_command or "")
+    assert second.plan.candidates[0].activation_gib_per_gpu > first.plan.candidates[0].activation_gib_per_gpu
