@@ -58,6 +58,13 @@ _TABLE: tuple[tuple[str, Callable[[re.Match[str]], Fields]], ...] = (
     (r"\bmax[-_ ]lora[-_ ]rank\s*[=:]?\s*(\d+)\b|\brank\s*(\d+)\s*loras?\b", _ints("lora_rank")),
 )  # fmt: skip
 EXTRA_RULES: tuple[Rule, ...] = tuple(Rule(re.compile(pattern), read) for pattern, read in _TABLE)
+#: a word every rule above needs: one search instead of a dozen on text that names no extra
+_ANY = re.compile(r"draft|mtp|nextn|multi|lora|adapter|rank|only|image|vision|spec")
+
+
+def extra_rules(text: str) -> tuple[Rule, ...]:
+    """The rules worth applying to `text` (none when it names no extra)."""
+    return EXTRA_RULES if _ANY.search(text) else ()
 
 
 # --- the same extras in a `vllm serve` command --------------------------------------------------
