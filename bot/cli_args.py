@@ -55,6 +55,7 @@ _CONVERT = {
     "context": _tokens, "input_tokens": _tokens, "output_tokens": _tokens, "concurrency": _concurrency,
     "gpus": _whole, "tp": _whole, "nodes": _whole, "gpu_memory_utilization": _number,
 }  # fmt: skip
+_CONVERT |= {"speculative_tokens": _whole, "max_loras": _whole, "max_lora_rank": _whole}  # issue 10
 
 
 def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +87,13 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     # issue 15: the budget as a picture
     parser.add_argument("--chart", metavar="PNG", help="also draw the memory budget per GPU as a PNG to this file "
                         "('-': the PNG on stdout, the answer on stderr)")  # fmt: skip
+    # issue 10: vision-language models served for text, speculative decoding, LoRA
+    parser.add_argument("--text-only", action="store_const", const=True, help="serve a VLM for text only (no images)")
+    parser.add_argument("--draft", help="speculative decoding with this draft model, or 'mtp' for the model's own layers")
+    parser.add_argument("--speculative-tokens", help="tokens the drafter proposes per step (default 1)")
+    parser.add_argument("--speculative-config", help='vLLM\'s JSON, e.g. \'{"model": "llama-3.2-1b", "num_speculative_tokens": 4}\'')
+    parser.add_argument("--max-loras", help="LoRA adapters served at once (vLLM's --max-loras)")
+    parser.add_argument("--max-lora-rank", help="the largest LoRA rank served (vLLM's --max-lora-rank)")
 
 
 class _Version(argparse.Action):
@@ -189,6 +197,12 @@ _FLAG_FIELDS = {
     "vllm_version": "vllm_version",
     "region": "region",
     "sort": "sort",
+    # issue 10
+    "text_only": "text_only",
+    "draft": "draft",
+    "speculative_tokens": "speculative_tokens",
+    "max_loras": "max_loras",
+    "max_lora_rank": "lora_rank",
 }
 
 
@@ -203,4 +217,11 @@ def flags_of(args: argparse.Namespace) -> dict[str, object]:
         if value is not None:
             convert = _CONVERT.get(flag)
             found[field] = convert("--" + flag.replace("_", "-"), value) if convert else value
+    if getattr(args, "speculative_config", None):  # issue 10: vLLM's own JSON
+        from engine.parse_extras import speculative_fields
+
+        spec = speculative_fields("--speculative-config", args.speculative_config)
+        if spec is None:
+            raise _bad("--speculative-config", args.speculative_config, "draft")
+        found |= spec
     return found

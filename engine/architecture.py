@@ -168,10 +168,25 @@ class AttentionLayers:
     full: int
     windowed: tuple[tuple[int, int], ...]  # (layer count, window tokens)
     linear: int
+    #: issue 10: chunked-local layers (the last `windowed` entry) attend within their chunk, but vLLM
+    #: turns the hybrid KV cache manager off for them by default, so their pages hold the whole context
+    #: (vllm/config/vllm.py VllmConfig.__post_init__@v0.21.0, config/__init__.py@v0.10.1: unless
+    #: VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1; kv_cache_utils.py then makes them FullAttentionSpec)
+    chunked: int = 0
 
     @property
     def with_kv(self) -> int:
         return self.full + sum(count for count, _ in self.windowed)
+
+    @property
+    def paged_full(self) -> int:
+        """Layers whose KV pages hold the whole context."""
+        return self.full + self.chunked
+
+    @property
+    def paged_windows(self) -> tuple[tuple[int, int], ...]:
+        """Windowed layers whose KV pages are freed outside the window (sliding windows)."""
+        return self.windowed[:-1] if self.chunked else self.windowed
 
 
 def attention_layers(arch: Arch, layer_count: int | None = None) -> AttentionLayers:
@@ -195,14 +210,16 @@ def attention_layers(arch: Arch, layer_count: int | None = None) -> AttentionLay
 
     scaled_windows = tuple((share(n), w) for n, w in windowed)
     scaled_linear = share(linear)
+    chunked = arch.chunked_attention.chunked_layers if arch.chunked_attention else 0  # issue 10
     return (
         AttentionLayers(
             full=count - scaled_linear - sum(n for n, _ in scaled_windows),
             windowed=scaled_windows,
             linear=scaled_linear,
+            chunked=scaled_windows[-1][0] if chunked else 0,
         )
         if count != total
-        else AttentionLayers(full=full, windowed=tuple(windowed), linear=linear)
+        else AttentionLayers(full=full, windowed=tuple(windowed), linear=linear, chunked=chunked)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.catalog.schema import GpuSpec
 from engine.context import PlanContext
 from engine.hardware import no_bf16
+from engine.serving_extras import extras_flags
 
 
 def quantizes_on_load(ctx: PlanContext) -> bool:
@@ -50,4 +51,5 @@ def vllm_command(ctx: PlanContext, gpu: GpuSpec, tp: int, pp: int, replicas: int
     parts.append(f"--gpu-memory-utilization {utilization:.2f}")
     if ctx.request.kv_dtype == "fp8":
         parts.append("--kv-cache-dtype fp8")
+    parts.extend(extras_flags(ctx.served.extras, ctx.served.spec))  # issue 10: text-only, drafter, LoRA
     return " ".join(parts)

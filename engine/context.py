@@ -10,6 +10,7 @@ from engine.errors import InvalidRequest
 from engine.notes import Note, note
 from engine.request import Request
 from engine.served import ServedModel, serve
+from engine.serving_extras import extras_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,9 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     resolved = resolve_model(catalog, req.model)
     spec = resolved.spec
     weights = _weights_for(req, resolved)
-    served = serve(spec, weights, req.kv_dtype, memo=catalog.memo)
     version = req.vllm_version or catalog.vllm.default_version
+    extras, extra_notes = extras_for(req, spec, catalog, version, weights)  # issue 10
+    served = serve(spec, weights, req.kv_dtype, memo=catalog.memo, extras=extras)
     behaviour = _behaviour(catalog, version)
     context = req.context
     warnings: list[Note] = []
@@ -67,6 +69,7 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
         warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
     if req.model_note:
         assumptions.append(req.model_note)
+    assumptions.extend(extra_notes)  # issue 10
     if not req.context_tokens and not (req.input_tokens and req.output_tokens):
         assumptions.append(note("default_context", context=context))
     split = req.split

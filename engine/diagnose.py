@@ -156,6 +156,7 @@ def _settings(reading: PasteReading) -> dict[str, Any]:
 
 
 _COMMAND_FIELDS = frozenset({"weights", "kv_dtype", "tp", "pp", "replicas", "context_tokens", "gpu_memory_utilization"})
+_COMMAND_FIELDS |= {"text_only", "zero_modalities", "draft", "speculative_tokens", "max_loras", "lora_rank"}  # issue 10
 
 #: (term, headroom's candidate field, the printed figure's key in PasteReading.numbers)
 _TERMS = (

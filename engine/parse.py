@@ -21,6 +21,7 @@ from engine.catalog.resolve import suggest_models
 from engine.errors import ParseError
 from engine.followup import with_pins_replaced
 from engine.notes import Note
+from engine.parse_extras import extra_rules
 from engine.parse_model import find_model, hf_ids
 from engine.parse_rules import (
     INSTANCE_RULES,
@@ -123,6 +124,8 @@ def read(text: str, catalog: Catalog) -> Reading:
     if reset:
         reading.reset = True
         reading.text = reading.text[reset.end() :]
+    for extra in extra_rules(reading.text):  # issue 10: a drafter is named before the model is looked for
+        reading.apply(extra)
     known, unknown = hf_ids(reading.text, clean(text, lower=False), catalog)
     for match in reversed(known):
         reading.found.setdefault("model", match.model)

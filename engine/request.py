@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.dtypes import KvDtype, WeightDtype
 from engine.notes import Note
+from engine.serving_extras import LORA_RANKS
 
 Concurrency = int | Literal["max"]
 SortKey = Literal["cost", "speed"]
@@ -59,6 +60,13 @@ class Request(BaseModel):
     model_note: Note | None = None
     # regions (issue 12): "cheapest region for ...": how many regions to compare (cheapest fitting instance each)
     cheapest_regions: int | None = Field(default=None, gt=0, le=40)
+    # issue 10: a VLM served for text only, a speculative drafter, LoRA slots (engine/serving_extras.py)
+    text_only: bool = False
+    zero_modalities: tuple[str, ...] = ()  # a pasted --limit-mm-per-prompt's zeros: text only if they cover the model's
+    draft: str | None = Field(default=None, min_length=1, max_length=200)  # a model, or "mtp"
+    speculative_tokens: int | None = Field(default=None, gt=0, le=16)
+    max_loras: int | None = Field(default=None, gt=0, le=256)
+    lora_rank: int | None = Field(default=None, gt=0)
 
     @field_validator("concurrency")
     @classmethod
@@ -67,6 +75,14 @@ class Request(BaseModel):
             raise PydanticCustomError("concurrency_positive", "concurrency must be positive or 'max'")
         if value != "max" and value > MAX_USERS:
             raise PydanticCustomError("concurrency_too_large", "too many users", {"limit": MAX_USERS, "value": value})
+        return value
+
+    @field_validator("lora_rank")
+    @classmethod
+    def _vllm_rank(cls, value: int | None) -> int | None:
+        """vLLM refuses any other --max-lora-rank (issue 10)."""
+        if value is not None and value not in LORA_RANKS:
+            raise PydanticCustomError("lora_rank", "not a rank vLLM accepts", {"value": value, "ranks": str(LORA_RANKS)})
         return value
 
     @field_validator("region")

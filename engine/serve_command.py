@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.errors import ParseError
+from engine.parse_extras import EXTRA_FLAGS, read_extra_flag, settle_lora
 from engine.parse_rules import tokens
 
 #: where a command starts in a message: `vllm serve`, or the OpenAI server module with --model
@@ -38,6 +39,7 @@ _SWITCHES = frozenset({
     "--enable-prefix-caching", "--no-enable-prefix-caching", "--enable-chunked-prefill", "--no-enable-chunked-prefill",
     "--enable-expert-parallel", "--enable-auto-tool-choice", "--disable-custom-all-reduce", "--enable-reasoning",
 })  # fmt: skip
+_SWITCHES = _SWITCHES | {"--language-model-only"}  # issue 10
 _SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
 _WEIGHT_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
                  "gptq_marlin": "int4", "modelopt_fp4": "fp4", "mxfp4": "mxfp4"}  # fmt: skip
@@ -82,6 +84,7 @@ def read_command(command: str) -> ServeCommand:
         raise ParseError("command_unreadable", reason=str(exc)) from exc
     read = ServeCommand()
     raw: dict[str, str] = {}
+    extras: dict[str, object] = {}  # issue 10
     i = _start(words)
     while i < len(words):
         word = words[i]
@@ -106,13 +109,21 @@ def read_command(command: str) -> ServeCommand:
         i += 2 if takes_value else 1
         if flag in _VALUE_FLAGS:
             raw[_VALUE_FLAGS[flag]] = value
+        elif flag in EXTRA_FLAGS:  # issue 10: text-only VLM, drafter, LoRA (engine/parse_extras.py)
+            extra = read_extra_flag(flag, value)
+            if extra is None:
+                read.not_modelled.append(f"{flag} {value}".strip())
+            else:
+                extras.update(extra)
         elif flag in NOT_MODELLED:
             read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
         else:
             read.ignored.append(flag if _SECRET.search(flag) or flag in _SWITCHES else f"{flag} {value}".strip())
     if "model" not in raw:
         raise ParseError("command_without_model")
-    read.fields = _fields(raw)
+    extras, unused = settle_lora(extras)  # issue 10
+    read.fields = _fields(raw) | extras
+    read.ignored += unused
     return read
 
 

@@ -22,6 +22,7 @@ from engine.architecture import (
 from engine.catalog.schema import Arch, ModelSpec
 from engine.dtypes import PLAIN_BYTES, WEIGHT_FORMATS, WeightFormat, resolved_kv_dtype
 from engine.memo import Memo
+from engine.serving_extras import NO_EXTRAS, Extras
 
 GIB = 2**30
 
@@ -58,6 +59,7 @@ class ServedModel:
     kv_dtype: str  # resolved: bf16 / fp16 / fp32 / fp8
     #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
     expert_align: tuple[int, int] = (1, 1)
+    extras: Extras = NO_EXTRAS  # issue 10: text-only VLM, drafter, LoRA (engine/serving_extras.py)
     memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
 
     @property
@@ -151,10 +153,14 @@ class ServedModel:
         total = self._layers_bytes(stage.first_layer, stage.layer_count, tp)
         base = self.base_bytes
         if stage.first:
-            total += self.params.embed * base / tp + self.params.vision * base / tp
+            total += self.params.embed * base / tp + self.params.vision * base / tp * self.extras.tower
         if stage.last:
             lm_head = self.params.lm_head or (self.params.embed if not stage.first else 0)
             total += lm_head * base / tp + self.params.final_norm * base
+        if self.extras != NO_EXTRAS:  # issue 10: drafter and LoRA stacks
+            from engine.extra_memory import extra_weight_bytes  # it imports this module
+
+            total += extra_weight_bytes(self, stage, tp)
         return total + self._rope_cache_bytes()
 
     @cached_property
@@ -182,7 +188,7 @@ class ServedModel:
             groups["norms_and_routers"] += (layer.router + layer.norms) * self.base_bytes
         groups["embeddings"] = self.params.embed * self.base_bytes
         groups["lm_head"] = self.params.lm_head * self.base_bytes
-        groups["vision"] = self.params.vision * self.base_bytes
+        groups["vision"] = self.params.vision * self.base_bytes * self.extras.tower
         return {k: v for k, v in groups.items() if v}
 
     # --- KV cache ---------------------------------------------------------------------
@@ -196,7 +202,12 @@ class ServedModel:
         return self.memo.get(("per_token", tp, stage.layer_count if stage else None), self._kv_per_token, tp, stage)
 
     def _kv_per_token(self, tp: int, stage: Stage | None) -> int:
-        return self.kv_layers(stage).with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        own = self.kv_layers(stage).with_kv * kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
+        if self.extras.draft:  # issue 10: the drafter's layers share the pool
+            from engine.extra_memory import extra_kv_bytes_per_token
+
+            own += extra_kv_bytes_per_token(self, tp, stage)
+        return own
 
     def kv_bytes_per_request(
         self, context: int, tp: int, window_slack: int, stage: Stage | None = None, block: int = 1
@@ -212,11 +223,15 @@ class ServedModel:
     def _kv_bytes_per_request(self, context: int, tp: int, window_slack: int, stage: Stage | None, block: int) -> float:
         layers = self.kv_layers(stage)
         per_layer = kv_bytes_per_token_layer(self.arch, tp, self.kv_element_bytes)
-        tokens = layers.full * _round_up(context, block)
-        for count, window in layers.windowed:
+        tokens = layers.paged_full * _round_up(context, block)  # issue 10: chunked layers paged in full
+        for count, window in layers.paged_windows:
             need = min(context, window - 1 + window_slack)
             tokens += count * (_round_up(need, block) + (block if block > 1 else 0))
         state = layers.linear * linear_state_bytes_per_layer(self.arch, tp)
+        if self.extras.draft:  # issue 10: the drafter's layers hold this request too
+            from engine.extra_memory import extra_kv_bytes_per_request
+
+            return tokens * per_layer + state + extra_kv_bytes_per_request(self, context, tp, window_slack, stage, block)
         return tokens * per_layer + state
 
     def kv_bytes_read_per_step(self, context: int, tp: int) -> float:
@@ -232,7 +247,12 @@ def _round_up(tokens: int, block: int) -> int:
 
 
 def serve(
-    spec: ModelSpec, weights: str | None, kv_dtype: str, expert_align: tuple[int, int] = (1, 1), memo: Memo | None = None
+    spec: ModelSpec,
+    weights: str | None,
+    kv_dtype: str,
+    expert_align: tuple[int, int] = (1, 1),
+    memo: Memo | None = None,
+    extras: Extras = NO_EXTRAS,
 ) -> ServedModel:
     """Pick the weight format (the checkpoint's own when none is asked) and resolve "auto" KV.
 
@@ -242,11 +262,11 @@ def serve(
     fmt = WEIGHT_FORMATS[weights or spec.dtype]
 
     def build() -> ServedModel:
-        return ServedModel(spec, fmt, resolved_kv_dtype(kv_dtype, fmt), expert_align)
+        return ServedModel(spec, fmt, resolved_kv_dtype(kv_dtype, fmt), expert_align, extras)
 
     if memo is None:
         return build()
-    served = memo.get(("served", spec.id, fmt.dtype, kv_dtype, expert_align), build)
+    served = memo.get(("served", spec.id, fmt.dtype, kv_dtype, expert_align, extras), build)
     return served if served.spec is spec else build()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion
 from engine.catalog.schema import GpuSpec
 from engine.dtypes import PLAIN_BYTES
+from engine.extra_memory import multimodal_peak_gib
 from engine.hardware import expert_alignment
 from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
 
@@ -134,7 +135,7 @@ def memory_budget(
 ) -> MemoryBudget:
     align = expert_alignment(gpu, served)
     if align != served.expert_align:
-        served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align, catalog.memo)
+        served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align, catalog.memo, served.extras)
     visible = visible_gib(gpu, memory_mib)
     util = utilization or behaviour.gpu_memory_utilization
     batching = batch_defaults(catalog, gpu, visible)
@@ -166,6 +167,11 @@ def _compute_stages(
     for stage in pipeline_stages(served.arch.layers, pp):
         weights = served.stage_weight_bytes(stage, tp) / GIB
         activation = activation_peak_gib(served, catalog, batching, tp, stage.last)
+        # issue 10: the encoder's dummy batch (engine/extra_memory.py)
+        activation = multimodal_peak_gib(
+            served, fitted.activation_base_gib, batching.max_num_batched_tokens, batching.max_num_seqs, tp,
+            activation, stage.first,
+        )  # fmt: skip
         non_torch = non_torch_gib(catalog, tp, pp)
         cudagraph = (
             fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * stage.layer_count

@@ -58,6 +58,29 @@ class LinearAttention(_Strict):
     conv_kernel: int = Field(default=4, gt=0)
 
 
+# --- issue 10: vision towers and MTP heads --------------------------------------------------
+
+
+class Vision(_Strict):
+    """A vision encoder as vLLM's start-up profile runs it (why: its dummy batch sets the activation peak).
+
+    Shapes come from the checkpoint's vision_config; the per-item figures are what the model's
+    multimodal processor reports as its largest item (vLLM ``get_mm_max_tokens_per_item``).
+    """
+
+    layers: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    intermediate: int = Field(gt=0)
+    mlp: Literal["gated", "plain"] = "plain"
+    patches_per_item: int = Field(gt=0)  # encoder positions of the largest item (every tile / frame)
+    tokens_per_item: int = Field(gt=0)  # embeddings that item hands the language model
+    values_per_patch: int = Field(gt=0)  # pixel values one patch carries: channels x patch^2 (x frames)
+    modalities: list[Literal["image", "video"]] = ["image"]  # what --limit-mm-per-prompt names
+    #: first vLLM version whose `--limit-mm-per-prompt` of 0 skips building the tower (None: never seen to)
+    tower_skippable_from: str | None = None
+    source: str
+
+
 class Arch(_Strict):
     layers: int = Field(gt=0)
     hidden: int = Field(gt=0)
@@ -77,6 +100,8 @@ class Arch(_Strict):
     chunked_attention: ChunkedAttention | None = None
     linear_attention: LinearAttention | None = None
     vision_params: int = Field(default=0, ge=0)
+    vision: Vision | None = None  # issue 10: the tower's shape for the multimodal profile
+    mtp_layers: int = Field(default=0, ge=0)  # issue 10: num_nextn_predict_layers shipped in the checkpoint
 
     @model_validator(mode="after")
     def _consistent(self) -> Arch:
@@ -88,6 +113,8 @@ class Arch(_Strict):
         ):
             if count and count > self.layers:
                 raise ValueError(f"{part}={count} exceeds layers={self.layers}")
+        if self.vision and not self.vision_params:
+            raise ValueError("a vision tower without vision_params")  # issue 10
         return self
 
 
