@@ -183,13 +183,13 @@ def _asked(ask: Callable[[Catalog], Turn], catalog: Catalog | None = None) -> Tu
     if turn.kind != "error" or wanted_repo(turn.error) is None:
         return turn
     from bot.catalog_cache import default_cache_dir
-    from bot.hub import HubReader, resolve_hub
+    from bot.hub import reader_for, resolve_hub
 
     def progress(repo: str) -> None:
         if sys.stderr.isatty():
             print(_views().macros("hub.j2").reading(repo), file=sys.stderr)
 
-    return resolve_hub(turn, ask, catalog, HubReader(default_cache_dir()), progress)[0]
+    return resolve_hub(turn, ask, catalog, reader_for(default_cache_dir()), progress)[0]
 
 
 def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | None:

@@ -167,6 +167,15 @@ def _hub_errors(repo: str):  # noqa: ANN202 - a context manager
         raise HubError("hub_unreachable", repo=repo, reason="no connection") from exc
 
 
+def reader_for(cache_dir: Path) -> HubReader:
+    """The reader the CLI uses: $HEADROOM_HUB_TIMEOUT_S seconds per Hub request (default 5)."""
+    try:
+        timeout = float(os.environ.get("HEADROOM_HUB_TIMEOUT_S") or HUB_TIMEOUT_S)
+    except ValueError:
+        timeout = HUB_TIMEOUT_S
+    return HubReader(cache_dir, timeout_s=timeout if timeout > 0 else HUB_TIMEOUT_S)
+
+
 def resolve_hub(
     turn: Turn, ask: Callable[[Catalog], Turn], catalog: Catalog, reader: HubReader,
     progress: Callable[[str], None] | None = None,

@@ -1,0 +1,173 @@
+"""Hub files -> the catalog's model spec (engine/hub_model.py, hub_weights.py): pure, no server needed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bot.render import Views
+from engine.catalog.loader import Catalog, load_catalog
+from engine.catalog.resolve import resolve_model
+from engine.errors import HeadroomError, ParseError
+from engine.hub_model import HubFiles, hub_spec, wanted_repo, with_models
+from engine.hub_weights import quantization, summarise
+from engine.parse import parse_request
+from engine.request import Request
+from engine.service import answer, respond
+from tests.hub.configs import CONFIGS, Tensors, tensors
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def files(repo: str, config: dict, entries: Tensors) -> HubFiles:
+    bits = quantization(repo, config).bits
+    weights = summarise(config, config.get("num_hidden_layers", 0), entries, bits)
+    return HubFiles(repo=repo, revision=REVISION, config=config, weights=weights)
+
+
+@pytest.mark.parametrize("model", sorted(CONFIGS))
+def test_architecture_from_hub_files_equals_the_catalog(model: str, catalog: Catalog) -> None:
+    """A fine-tune with the base model's real config.json and headers gets exactly the catalog's architecture."""
+    config = CONFIGS[model]
+    spec = hub_spec(files("acme-ml/" + model.split("/")[1] + "-sft", config, tensors(config)))
+    known = resolve_model(catalog, model).spec
+    assert spec.arch == known.arch
+    assert spec.dtype == known.dtype
+    assert spec.published_params_b == pytest.approx(known.published_params_b, rel=0.002)
+
+
+def _awq(entries: Tensors) -> Tensors:
+    """The same model as AutoAWQ stores it: int32 words of eight 4-bit values, fp16 scales and packed zeros."""
+    out: Tensors = {}
+    for name, (_, shape) in entries.items():
+        if ".layers." in name and name.endswith("proj.weight"):
+            rows, cols = shape
+            stem = name.removesuffix(".weight")
+            out[f"{stem}.qweight"] = ("I32", [cols, rows // 8])
+            out[f"{stem}.scales"] = ("F16", [cols // 128, rows])
+            out[f"{stem}.qzeros"] = ("I32", [cols // 128, rows // 8])
+        else:
+            out[name] = ("F16", shape)
+    return out
+
+
+def test_a_quantized_checkpoint_is_counted_unpacked_and_keeps_its_format() -> None:
+    config = copy.deepcopy(CONFIGS["meta-llama/Llama-3.1-8B-Instruct"])
+    config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm"}
+    config["torch_dtype"] = "float16"
+    spec = hub_spec(files("acme-ml/llama-3.1-8b-sft-awq", config, _awq(tensors(config))))
+    assert spec.dtype == "int4" and spec.hub_method == "awq"
+    assert spec.published_params_b == pytest.approx(8.030, abs=0.001)  # scales and zeros are not parameters
+
+
+@pytest.mark.parametrize(
+    ("quant", "expected"),
+    [
+        ({"quant_method": "fp8", "weight_block_size": [128, 128]}, "fp8"),
+        ({"quant_method": "gptq", "bits": 8}, "int8"),
+        ({"quant_method": "mxfp4"}, "mxfp4"),
+        ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "fp4"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "int4"),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}},
+            },
+            "fp8",
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "float"}}},
+            },
+            "fp4",
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int"}}},
+            },
+            "int4",
+        ),
+    ],
+)
+def test_quantization_config_names_the_stored_format(quant: dict, expected: str) -> None:
+    assert quantization("acme/x", {"quantization_config": quant}).weights == expected
+
+
+def test_an_unknown_quantization_method_is_refused_by_name() -> None:
+    with pytest.raises(HeadroomError) as caught:
+        quantization("acme/x", {"quantization_config": {"quant_method": "hqq"}})
+    assert caught.value.code == "hub_quantization_unsupported" and caught.value.params["method"] == "hqq"
+
+
+def test_a_config_without_a_required_field_is_refused_naming_it() -> None:
+    config = {k: v for k, v in CONFIGS["Qwen/Qwen2.5-7B-Instruct"].items() if k != "num_attention_heads"}
+    with pytest.raises(HeadroomError) as caught:
+        hub_spec(files("acme-ml/qwen-sft", config, tensors(CONFIGS["Qwen/Qwen2.5-7B-Instruct"])))
+    assert caught.value.code == "hub_config_incomplete"
+    assert caught.value.params["missing"] == ["num_attention_heads"]
+
+
+def test_headers_that_disagree_with_the_config_are_refused_not_planned() -> None:
+    config = CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
+    entries = {k: v for k, v in tensors(config).items() if not k.startswith("model.layers.3")}  # layers 3, 30, 31 gone
+    with pytest.raises(HeadroomError) as caught:
+        hub_spec(files("acme-ml/llama-broken-8b", config, entries))
+    assert caught.value.code == "hub_shape_mismatch"
+    assert caught.value.params["config_params"] > caught.value.params["header_params"]
+
+
+def test_multi_token_prediction_layers_and_vision_towers_are_kept_apart() -> None:
+    config = copy.deepcopy(CONFIGS["meta-llama/Llama-3.1-8B-Instruct"])
+    entries = tensors(config)
+    entries["model.layers.32.mlp.up_proj.weight"] = ("BF16", [14336, 4096])  # an MTP layer past the 32 decoder layers
+    entries["vision_tower.blocks.0.attn.qkv.weight"] = ("BF16", [3 * 1024, 1024])
+    summary = summarise(config, 32, entries, 16)
+    assert summary.extra_layer_params == 14336 * 4096
+    assert summary.vision_params == 3 * 1024 * 1024
+    assert summary.params == 8_030_261_248
+
+
+def test_a_fine_tune_with_a_size_in_its_name_is_never_guessed(catalog: Catalog) -> None:
+    """Until its files are read the id is refused; once added it is planned as read, under its own id."""
+    with pytest.raises(ParseError) as caught:
+        parse_request("acme-ml/llama-3.1-8b-sft fp8 8k", catalog)
+    assert wanted_repo(caught.value) == "acme-ml/llama-3.1-8b-sft"
+    config = CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
+    extended = with_models(catalog, [hub_spec(files("acme-ml/llama-3.1-8b-sft", config, tensors(config)))])
+    turn = respond("acme-ml/llama-3.1-8b-sft fp8 8k", None, extended)
+    assert turn.kind == "answer" and turn.plan is not None and turn.request is not None
+    assert turn.request.model == "acme-ml/llama-3.1-8b-sft"
+    assert turn.plan.top is not None and "vllm serve acme-ml/llama-3.1-8b-sft " in (turn.plan.top.vllm_command or "")
+    assert [n for n in turn.plan.assumptions if n.code == "hub_model"][0].revision == REVISION
+    assert extended.digest != catalog.digest and len(extended.models) == len(catalog.models) + 1
+    # a remembered request for the repo, asked without it in the catalog, waits for the Hub again
+    later = answer(Request(model="acme-ml/llama-3.1-8b-sft"), None, catalog)
+    assert wanted_repo(later.error) == "acme-ml/llama-3.1-8b-sft"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        HeadroomError("hub_gated", repo="a/b"),
+        HeadroomError("hub_not_found", repo="a/b"),
+        HeadroomError("hub_unreachable", repo="a/b", reason="timed out"),
+        HeadroomError("hub_rate_limited", repo="a/b"),
+        HeadroomError("hub_offline", repo="a/b"),
+        HeadroomError("hub_no_safetensors", repo="a/b"),
+        HeadroomError("hub_config_incomplete", repo="a/b", missing=["vocab_size"]),
+        HeadroomError("hub_unsupported", repo="a/b", feature="linear attention"),
+        HeadroomError("hub_quantization_unsupported", repo="a/b", method="hqq"),
+        HeadroomError("hub_shape_mismatch", repo="a/b", config_params=10, header_params=20, revision="r"),
+    ],
+)
+def test_every_hub_error_is_worded_with_the_repo(error: HeadroomError) -> None:
+    words = Views().error(error)
+    assert "a/b" in words and "hub_" not in words
