@@ -114,13 +114,21 @@ class HubReader:
 
         disable_progress_bars()  # its shard-parsing bar would write to the terminal and the bot's stderr
 
-        endpoint = os.environ.get("HF_ENDPOINT") or None  # read per call: the same variable the library reads
+        # HF_ENDPOINT and the Hub cache folder, read per call: the same variables the library reads when imported
+        endpoint = os.environ.get("HF_ENDPOINT") or None
+        home = os.environ.get("HF_HOME")
+        cache = os.environ.get("HF_HUB_CACHE") or (str(Path(home) / "hub") if home else None)
         api = HfApi(endpoint=endpoint)
         with _hub_errors(repo):
             info = api.model_info(repo, timeout=self.timeout_s)
             revision = str(info.sha)
             path = hf_hub_download(
-                info.id, "config.json", revision=revision, endpoint=endpoint, etag_timeout=self.timeout_s
+                info.id,
+                "config.json",
+                revision=revision,
+                endpoint=endpoint,
+                etag_timeout=self.timeout_s,
+                cache_dir=cache,
             )
             config = json.loads(Path(path).read_text(encoding="utf-8"))
             metadata = api.get_safetensors_metadata(info.id, revision=revision, timeout=self.timeout_s)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     answer_quiet_s: float = 0.05  # answers start once no request has arrived for this long...
     answer_max_defer_s: float = 2.0  # ...or once they have waited this long, whatever keeps arriving
     log_level: str = "INFO"
+    hub_cache_ttl_s: int = 24 * 3600  # a model read from the Hugging Face Hub is kept this long (issue 12)
+    hub_timeout_s: float = 5.0  # seconds one Hub request may take
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answerer, Outcome
@@ -222,13 +223,37 @@ class SlackBot:
             return
         if await self.limited(job, surface, user or None, target):
             return
+        # issue 12: a model the catalog lacks is read from the Hub first; an interim message says so, then becomes the answer
+        interim: list[str] = []
+        intent = await self.answerer.with_hub(
+            intent, text, thread, addressed, lambda repo: self._interim(target, repo, interim)
+        )
         outcome = await self.answerer.reply(intent, thread)
-        await self.send(job, target, outcome.message)
+        if not await self._replace_interim(job, target, interim, outcome.message):
+            await self.send(job, target, outcome.message)
         await self.remember(team, channel, thread_key, outcome)
         self.metrics.count(surface, outcome.kind)
         log.info(
             "answered %s in %s", surface, safe_id(channel), extra={"outcome": outcome.kind, "cached": outcome.cached}
         )
+
+    async def _interim(self, target: ReplyTarget, repo: str, posted: list[str]) -> None:
+        """issue 12: "Reading <repo> from the Hugging Face Hub…" in the thread while the Hub is read."""
+        text = str(self.answerer.slack.views.macros("hub.j2").reading(repo))
+        ts = await self.poster.post(self.client, target.channel, Message(text), target.thread_ts)
+        if ts:
+            posted.append(ts)
+
+    async def _replace_interim(self, job: Job, target: ReplyTarget, posted: list[str], message: Message) -> bool:
+        """The interim message becomes the answer (chat.update); False when there was none or Slack refused."""
+        if not posted:
+            return False
+        try:
+            await self.client.chat_update(channel=target.channel, ts=posted[0], text=message.text, blocks=message.blocks)
+        except SlackApiError:
+            return False
+        job.replied = True
+        return True
 
     # --- App Home and workspace events ------------------------------------------------------------
 
