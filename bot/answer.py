@@ -83,7 +83,10 @@ class Answerer:
         if repo is None:
             return intent
         problem = await self.learn(repo, progress)
-        return Intent("error", error=problem) if problem else self.understand(text, memory, addressed)
+        if problem is None:
+            return self.understand(text, memory, addressed)
+        problem.suggestions = problem.suggestions or list(intent.error.suggestions if intent.error else [])
+        return Intent("error", error=problem)
 
     async def learn(self, repo: str, progress: Callable[[str], Awaitable[None]]) -> HeadroomError | None:
         """Read a repo (the shared store first, then the Hub through the disk cache; `progress(repo)` before a

@@ -136,7 +136,7 @@ class HubReader:
             raise HeadroomError("hub_config_incomplete", repo=repo, missing=["config.json"])
         layers = text_config(config).get("num_hidden_layers")
         weights = summarise(
-            config, layers if isinstance(layers, int) else 0, _tensors(metadata), quantization(info.id, config).bits
+            layers if isinstance(layers, int) else 0, _tensors(metadata), quantization(info.id, config).bits
         )
         return HubFiles(repo=info.id, revision=revision, config=config, weights=weights)
 
@@ -203,6 +203,9 @@ def resolve_hub(
         try:
             spec = hub_spec(reader.read(repo))
         except HeadroomError as exc:
+            exc.suggestions = exc.suggestions or list(
+                turn.error.suggestions if turn.error else []
+            )  # closest catalog names
             return Turn("error", error=exc), catalog
         catalog = with_models(catalog, [spec])
         turn = ask(catalog)

@@ -124,9 +124,7 @@ def _logical(dtype: str, count: int, bits: int) -> int:
     return count
 
 
-def summarise(
-    config: Mapping[str, Any], layers: int, tensors: Mapping[str, tuple[str, Sequence[int]]], bits: int
-) -> WeightSummary:
+def summarise(layers: int, tensors: Mapping[str, tuple[str, Sequence[int]]], bits: int) -> WeightSummary:
     """Fold the headers' tensors (name -> dtype, shape) into a WeightSummary; `layers` is the decoder's depth."""
     stored: dict[str, int] = {}
     params = vision = extra = 0

@@ -10,7 +10,7 @@ from bot.render import Views
 from engine.catalog.loader import Catalog, load_catalog
 from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError, ParseError
-from engine.hub_model import HubFiles, hub_spec, wanted_repo, with_models
+from engine.hub_model import HubFiles, hub_spec, text_config, wanted_repo, with_models
 from engine.hub_weights import quantization, summarise
 from engine.parse import parse_request
 from engine.request import Request
@@ -27,7 +27,7 @@ def catalog() -> Catalog:
 
 def files(repo: str, config: dict, entries: Tensors) -> HubFiles:
     bits = quantization(repo, config).bits
-    weights = summarise(config, config.get("num_hidden_layers", 0), entries, bits)
+    weights = summarise(text_config(config).get("num_hidden_layers", 0), entries, bits)
     return HubFiles(repo=repo, revision=REVISION, config=config, weights=weights)
 
 
@@ -129,7 +129,7 @@ def test_multi_token_prediction_layers_and_vision_towers_are_kept_apart() -> Non
     entries = tensors(config)
     entries["model.layers.32.mlp.up_proj.weight"] = ("BF16", [14336, 4096])  # an MTP layer past the 32 decoder layers
     entries["vision_tower.blocks.0.attn.qkv.weight"] = ("BF16", [3 * 1024, 1024])
-    summary = summarise(config, 32, entries, 16)
+    summary = summarise(32, entries, 16)
     assert summary.extra_layer_params == 14336 * 4096
     assert summary.vision_params == 3 * 1024 * 1024
     assert summary.params == 8_030_261_248
@@ -171,3 +171,30 @@ def test_a_fine_tune_with_a_size_in_its_name_is_never_guessed(catalog: Catalog) 
 def test_every_hub_error_is_worded_with_the_repo(error: HeadroomError) -> None:
     words = Views().error(error)
     assert "a/b" in words and "hub_" not in words
+
+
+def test_a_multimodal_model_reads_its_text_config_and_counts_its_vision_tower() -> None:
+    text = CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
+    config = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "text_config": text,
+              "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24}, "torch_dtype": "bfloat16"}  # fmt: skip
+    entries = {f"language_model.{k}": v for k, v in tensors(text).items()}
+    entries["vision_tower.transformer.layers.0.attention.q_proj.weight"] = ("BF16", [1024, 1024])
+    entries["multi_modal_projector.linear_1.weight"] = ("BF16", [4096, 1024])
+    spec = hub_spec(files("acme-ml/vision-sft-8b", config, entries))
+    assert spec.arch.layers == 32 and spec.arch.kv_heads == 8
+    assert spec.arch.vision_params == 1024 * 1024 + 4096 * 1024  # decoder layers of the tower are not text layers
+
+
+def test_an_fp8_checkpoint_counts_its_weights_not_its_scales() -> None:
+    config = copy.deepcopy(CONFIGS["Qwen/Qwen2.5-7B-Instruct"])
+    config["quantization_config"] = {"quant_method": "compressed-tensors", "format": "float-quantized",
+                                     "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}}}  # fmt: skip
+    entries: Tensors = {}
+    for name, (dtype, shape) in tensors(config).items():
+        quantized = ".layers." in name and name.endswith("proj.weight")
+        entries[name] = ("F8_E4M3" if quantized else dtype, shape)
+        if quantized:
+            entries[name.removesuffix("weight") + "weight_scale"] = ("BF16", [shape[0], 1])
+    spec = hub_spec(files("acme-ml/qwen2.5-7b-sft-fp8-dynamic", config, entries))
+    assert spec.dtype == "fp8" and spec.hub_method == "compressed-tensors"
+    assert spec.published_params_b == pytest.approx(7.616, abs=0.001)
