@@ -121,7 +121,7 @@ class HubReader:
         api = HfApi(endpoint=endpoint)
         with _hub_errors(repo):
             info = api.model_info(repo, timeout=self.timeout_s)
-            revision = str(info.sha)
+            revision = str(info.sha or "main")
             path = hf_hub_download(
                 info.id,
                 "config.json",
@@ -133,7 +133,7 @@ class HubReader:
             config = json.loads(Path(path).read_text(encoding="utf-8"))
             metadata = api.get_safetensors_metadata(info.id, revision=revision, timeout=self.timeout_s)
         if not isinstance(config, dict):
-            raise HeadroomError("hub_config_incomplete", repo=repo, missing=["config.json"])
+            raise HubError("hub_no_config", repo=repo)
         layers = text_config(config).get("num_hidden_layers")
         weights = summarise(
             layers if isinstance(layers, int) else 0, _tensors(metadata), quantization(info.id, config).bits
@@ -160,6 +160,8 @@ def _hub_errors(repo: str):  # noqa: ANN202 - a context manager
         raise HubError("hub_no_safetensors", repo=repo) from exc
     except errors.OfflineModeIsEnabled as exc:
         raise HubError("hub_offline", repo=repo) from exc
+    except errors.EntryNotFoundError as exc:  # no config.json: not a transformers model (a GGUF-only repo, say)
+        raise HubError("hub_no_config", repo=repo) from exc
     except errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         if status == 429:
@@ -167,7 +169,7 @@ def _hub_errors(repo: str):  # noqa: ANN202 - a context manager
         if status in (401, 403):
             raise HubError("hub_gated", repo=repo) from exc
         raise HubError("hub_unreachable", repo=repo, reason=f"HTTP {status}") from exc
-    except (errors.EntryNotFoundError, errors.SafetensorsParsingError) as exc:
+    except errors.SafetensorsParsingError as exc:
         raise HubError("hub_no_safetensors", repo=repo) from exc
     except client.TimeoutException as exc:
         raise HubError("hub_unreachable", repo=repo, reason="timed out") from exc

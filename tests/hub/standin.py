@@ -47,15 +47,18 @@ class Repo:
     id: str
     config: dict[str, Any]
     tensors: Tensors
-    shards: int = 2
+    shards: int = 2  # 0: no safetensors files
     gated_token: str | None = None  # set: a gated repo, readable with this token only
     sha: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sha = self.sha or hashlib.sha1(self.id.encode()).hexdigest()
-        self.files["config.json"] = json.dumps(self.config).encode()
+        if self.config:  # an empty config: a repo without config.json (GGUF only, say)
+            self.files["config.json"] = json.dumps(self.config).encode()
         names = list(self.tensors)
+        if self.shards == 0:  # no safetensors at all (a .bin-only repo)
+            return
         if self.shards == 1:
             self.files["model.safetensors"] = safetensors_header(self.tensors)
             return

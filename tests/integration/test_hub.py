@@ -35,6 +35,8 @@ def hub() -> Iterator[HubStandIn]:
             Repo(FINE_TUNE, LLAMA, tensors(LLAMA)),
             Repo(GATED, QWEN, tensors(QWEN), shards=1, gated_token=TOKEN),
             Repo("acme-ml/busy-model-7b", QWEN, tensors(QWEN)),
+            Repo("acme-ml/gguf-only-7b", {}, tensors(QWEN)),
+            Repo("acme-ml/no-weights-7b", QWEN, {}, shards=0),
         ]
     ).start()
     server.rate_limited.add("acme-ml/busy-model-7b")
@@ -106,6 +108,8 @@ def test_a_gated_repo_needs_a_token_and_the_token_is_never_echoed(hub: HubStandI
         ("acme-ml/no-such-model-13b", {}, "hub_not_found", "has no model 'acme-ml/no-such-model-13b'"),
         ("acme-ml/busy-model-7b", {}, "hub_rate_limited", "rate-limiting"),
         (FINE_TUNE, {"HF_HUB_OFFLINE": "1"}, "hub_offline", "HF_HUB_OFFLINE"),
+        ("acme-ml/gguf-only-7b", {}, "hub_no_config", "has no usable config.json"),
+        ("acme-ml/no-weights-7b", {}, "hub_no_safetensors", "no safetensors weights"),
     ],
 )
 def test_hub_failures_are_clear_and_never_a_guessed_shape(

@@ -162,6 +162,7 @@ def test_a_fine_tune_with_a_size_in_its_name_is_never_guessed(catalog: Catalog) 
         HeadroomError("hub_rate_limited", repo="a/b"),
         HeadroomError("hub_offline", repo="a/b"),
         HeadroomError("hub_no_safetensors", repo="a/b"),
+        HeadroomError("hub_no_config", repo="a/b"),
         HeadroomError("hub_config_incomplete", repo="a/b", missing=["vocab_size"]),
         HeadroomError("hub_unsupported", repo="a/b", feature="linear attention"),
         HeadroomError("hub_quantization_unsupported", repo="a/b", method="hqq"),
