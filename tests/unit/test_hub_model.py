@@ -199,3 +199,11 @@ def test_an_fp8_checkpoint_counts_its_weights_not_its_scales() -> None:
     spec = hub_spec(files("acme-ml/qwen2.5-7b-sft-fp8-dynamic", config, entries))
     assert spec.dtype == "fp8" and spec.hub_method == "compressed-tensors"
     assert spec.published_params_b == pytest.approx(7.616, abs=0.001)
+
+
+def test_a_hub_model_never_stands_in_for_a_bare_size(catalog: Catalog) -> None:
+    config = CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
+    spec = hub_spec(files("acme-ml/llama-3.1-8b-sft", config, tensors(config)))
+    spec = spec.model_copy(update={"family": "llama-3.3", "size": "8B"})  # even in the first family a size means
+    extended = with_models(catalog, [spec])
+    assert parse_request("8B fp8", extended).model == parse_request("8B fp8", catalog).model != spec.id
