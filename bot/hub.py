@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 HUB_TIMEOUT_S = 5.0
 #: how long a cached read is used without asking the Hub again (offline or unreachable: any age)
 HUB_CACHE_TTL_S = 24 * 3600
+#: bump when engine.hub_weights.summarise changes what a summary means: older cached reads are then not used
+SUMMARY_VERSION = 1
 
 
 class HubError(HeadroomError):
@@ -66,7 +68,7 @@ class HubReader:
         self.ttl_s = ttl_s
 
     def _path(self, repo: str) -> Path:
-        return self.folder / f"{hashlib.sha256(repo.lower().encode()).hexdigest()[:24]}.json"
+        return self.folder / f"{hashlib.sha256(repo.lower().encode()).hexdigest()[:24]}.v{SUMMARY_VERSION}.json"
 
     def cached(self, repo: str, max_age_s: float | None = None) -> HubFiles | None:
         """The cached read of `repo` (None when absent, unreadable, or older than `max_age_s`)."""

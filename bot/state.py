@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from bot.hub import SUMMARY_VERSION
 from bot.settings import Settings
 from bot.store import Store
 from engine.diagnose import reading_from_json, reading_to_json
@@ -108,7 +109,7 @@ class BotState:
 
     @staticmethod
     def _hub_key(repo: str) -> str:
-        return f"hub:{hashlib.sha256(repo.lower().encode()).hexdigest()[:32]}"
+        return f"hub:v{SUMMARY_VERSION}:{hashlib.sha256(repo.lower().encode()).hexdigest()[:32]}"
 
     async def hub_files(self, repo: str) -> HubFiles | None:
         """A repo's files as read from the Hub by any worker (None: not read within hub_cache_ttl_s)."""
