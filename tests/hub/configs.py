@@ -54,6 +54,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "qk_rope_head_dim": 64, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "v_head_dim": 128,
         "vocab_size": 102400,
     },
+    # https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json
+    "openai/gpt-oss-20b": {
+        "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "attention_bias": True, "head_dim": 64,
+        "hidden_act": "silu", "hidden_size": 2880, "intermediate_size": 2880,
+        "layer_types": ["sliding_attention", "full_attention"] * 12, "max_position_embeddings": 131072,
+        "num_attention_heads": 64, "num_experts_per_tok": 4, "experts_per_token": 4, "num_hidden_layers": 24,
+        "num_key_value_heads": 8, "num_local_experts": 32, "sliding_window": 128, "tie_word_embeddings": False,
+        "vocab_size": 201088, "torch_dtype": "bfloat16",
+        "quantization_config": {"quant_method": "mxfp4", "modules_to_not_convert": [
+            "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]},
+    },
 }  # fmt: skip
 
 Tensors = dict[str, tuple[str, list[int]]]
@@ -92,13 +103,23 @@ def tensors(c: dict[str, Any], dtype: str = "BF16") -> Tensors:
     out["model.embed_tokens.weight"] = (dtype, [c["vocab_size"], hidden])
     for i in range(c["num_hidden_layers"]):
         p = f"model.layers.{i}"
-        _attention(out, f"{p}.self_attn", c, kind == "qwen2", dtype)
+        _attention(out, f"{p}.self_attn", c, kind in ("qwen2", "gpt_oss"), dtype)
         norms = ["input_layernorm", "post_attention_layernorm"]
         if kind == "gemma2":
             norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
         for norm in norms:
             out[f"{p}.{norm}.weight"] = (dtype, [hidden])
-        if kind == "mixtral":
+        if kind == "gpt_oss":  # MXFP4 experts: two 4-bit values a byte in 32-value blocks, one E8M0 scale per block
+            experts, inner = c["num_local_experts"], c["intermediate_size"]
+            out[f"{p}.self_attn.o_proj.bias"] = (dtype, [hidden])
+            out[f"{p}.self_attn.sinks"] = (dtype, [c["num_attention_heads"]])
+            out[f"{p}.mlp.router.weight"] = (dtype, [experts, hidden])
+            out[f"{p}.mlp.router.bias"] = (dtype, [experts])
+            for name, rows, cols in (("gate_up_proj", 2 * inner, hidden), ("down_proj", hidden, inner)):
+                out[f"{p}.mlp.experts.{name}_blocks"] = ("U8", [experts, rows, cols // 32, 16])
+                out[f"{p}.mlp.experts.{name}_scales"] = ("U8", [experts, rows, cols // 32])
+                out[f"{p}.mlp.experts.{name}_bias"] = (dtype, [experts, rows])
+        elif kind == "mixtral":
             out[f"{p}.block_sparse_moe.gate.weight"] = (dtype, [c["num_local_experts"], hidden])
             for e in range(c["num_local_experts"]):
                 _mlp(
