@@ -24,7 +24,7 @@ from bot.answer_queue import AnswerQueue, Job, ReplyTarget
 from bot.blocks import Message
 from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
-from bot.posting import Poster
+from bot.posting import Poster, layouts
 from bot.settings import Settings
 from bot.slack_files import attached_text, text_files
 from bot.slack_web import build_web_client
@@ -246,14 +246,14 @@ class SlackBot:
 
     async def _replace_interim(self, job: Job, target: ReplyTarget, posted: list[str], message: Message) -> bool:
         """The interim message becomes the answer (chat.update); False when there was none or Slack refused."""
-        if not posted:
-            return False
-        try:
-            await self.client.chat_update(channel=target.channel, ts=posted[0], text=message.text, blocks=message.blocks)
-        except SlackApiError:
-            return False
-        job.replied = True
-        return True
+        for _, blocks, text in layouts(message) if posted else []:  # the posting ladder: blocks, fallback, plain text
+            try:
+                await self.client.chat_update(channel=target.channel, ts=posted[0], text=text, blocks=blocks)
+            except SlackApiError:
+                continue
+            job.replied = True
+            return True
+        return False
 
     # --- App Home and workspace events ------------------------------------------------------------
 
