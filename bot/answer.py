@@ -85,7 +85,8 @@ class Answerer:
         problem = await self.learn(repo, progress)
         if problem is None:
             return self.understand(text, memory, addressed)
-        problem.suggestions = problem.suggestions or list(intent.error.suggestions if intent.error else [])
+        if problem.code == "hub_not_found" and intent.error:  # a typo of a catalog id: offer the closest names
+            problem.suggestions = problem.suggestions or list(intent.error.suggestions)
         return Intent("error", error=problem)
 
     async def learn(self, repo: str, progress: Callable[[str], Awaitable[None]]) -> HeadroomError | None:

@@ -207,9 +207,8 @@ def resolve_hub(
         try:
             spec = hub_spec(reader.read(repo))
         except HeadroomError as exc:
-            exc.suggestions = exc.suggestions or list(
-                turn.error.suggestions if turn.error else []
-            )  # closest catalog names
+            if exc.code == "hub_not_found" and turn.error:  # a typo of a catalog id: offer the closest names
+                exc.suggestions = exc.suggestions or list(turn.error.suggestions)
             return Turn("error", error=exc), catalog
         catalog = with_models(catalog, [spec])
         turn = ask(catalog)
