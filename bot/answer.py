@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.blocks import Message, SlackViews, check_limits
+from bot.hub import HubReader
 from bot.metrics import Metrics
 from bot.state import BotState
 from engine.catalog.loader import Catalog
+from engine.catalog.resolve import resolve_model
 from engine.charts import charts_for  # issue 15
 from engine.errors import HeadroomError, ParseError
+from engine.hub_model import REPO_ID, hub_spec, wanted_repo, with_models
 from engine.notes import Note
 from engine.request import Request
 from engine.service import Intent, Memory, Turn, answer, diagnosis, understand
+
+#: models read from the Hub that one process keeps in its catalog; past this the catalog starts again from the data
+HUB_MODELS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,9 @@ class Outcome:
 
 class Answerer:
     def __init__(
-        self, catalog: Catalog, slack: SlackViews, state: BotState, answers_key: str, metrics: Metrics | None = None
-    ) -> None:
+        self, catalog: Catalog, slack: SlackViews, state: BotState, answers_key: str, metrics: Metrics | None = None,
+        hub: HubReader | None = None,
+    ) -> None:  # fmt: skip
         self.catalog = catalog
         self.slack = slack
         self.state = state
@@ -42,6 +50,64 @@ class Answerer:
         self.metrics = metrics or Metrics()
         self._recent: dict[str, tuple[Message, str | None]] = {}
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
+        self.base_catalog = catalog  # self.catalog adds the models read from the Hub (bounded by HUB_MODELS_KEPT)
+        self.hub = hub
+
+    def hub_wanted(self, intent: Intent) -> str | None:
+        """The Hub repo a message waits for: an id the catalog lacks, or one a thread remembers that this
+        process has not read yet."""
+        if intent.kind == "error":
+            return wanted_repo(intent.error)
+        model = intent.request.model if intent.kind == "ask" and intent.request else ""
+        if not REPO_ID.match(model):
+            return None
+        try:
+            resolve_model(self.catalog, model)
+        except HeadroomError:
+            return model
+        return None
+
+    def _hub_revision(self, model: str) -> str:
+        if len(self.catalog.models) == len(self.base_catalog.models):
+            return ""
+        try:
+            return resolve_model(self.catalog, model).spec.hub_revision or ""
+        except HeadroomError:
+            return ""
+
+    async def with_hub(
+        self, intent: Intent, text: str, memory: Memory | None, addressed: bool,
+        progress: Callable[[str], Awaitable[None]],
+    ) -> Intent:  # fmt: skip
+        """When a message waits for a Hub repo: read it (`learn`) and understand the message again."""
+        repo = self.hub_wanted(intent) if self.hub is not None else None
+        if repo is None:
+            return intent
+        problem = await self.learn(repo, progress)
+        if problem is None:
+            return self.understand(text, memory, addressed)
+        if problem.code == "hub_not_found" and intent.error:  # a typo of a catalog id: offer the closest names
+            problem.suggestions = problem.suggestions or list(intent.error.suggestions)
+        return Intent("error", error=problem)
+
+    async def learn(self, repo: str, progress: Callable[[str], Awaitable[None]]) -> HeadroomError | None:
+        """Read a repo (the shared store first, then the Hub through the disk cache; `progress(repo)` before a
+        network read) and add it to this process's catalog; the error when it cannot be planned."""
+        if self.hub is None:
+            return None
+        files = await self.state.hub_files(repo)
+        try:
+            if files is None:
+                if self.hub.cached(repo, self.hub.ttl_s) is None:
+                    await progress(repo)
+                files = await asyncio.to_thread(self.hub.read, repo)
+                await self.state.save_hub_files(repo, files)
+            spec = hub_spec(files)
+        except HeadroomError as exc:
+            return exc
+        kept = self.catalog if len(self.catalog.models) - len(self.base_catalog.models) < HUB_MODELS_KEPT else None
+        self.catalog = with_models(kept or self.base_catalog, [spec])
+        return None
 
     def error(self, exc: HeadroomError, kind: str = "error") -> Outcome:
         return Outcome(self.slack.error(exc), Memory() if kind == "reset" else None, kind=kind)
@@ -91,6 +157,7 @@ class Answerer:
         Words not understood and a pasted command's remarks are part of the answer, so of its cache key.
         """
         said = json.dumps([list(unread), [[r.code, r.data] for r in remarks]], sort_keys=True, default=str)
+        said += self._hub_revision(request.model)  # a Hub model's answer is as new as the commit it was read at
         key = self.state.answer_key(request, self.answers_key, ("more" if more else "") + said)
         is_follow_up = memory is not None and memory.request is not None and memory.request != request
         if is_follow_up:

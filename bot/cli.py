@@ -63,7 +63,7 @@ def run_plan(args: argparse.Namespace) -> int:
     views = _views()
     try:
         flags = flags_of(args)
-        turn = respond(text, None, _catalog(), flags) if text.strip() or flags else None
+        turn = _asked(lambda catalog: respond(text, None, catalog, flags)) if text.strip() or flags else None
     except HeadroomError as exc:  # a flag's text is not a value of its kind
         turn = Turn("error", error=exc)
     if turn is not None and turn.diagnosis is not None:  # the question was a pasted log
@@ -151,7 +151,7 @@ def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> in
             continue
         if text.lower() in {"quit", "exit", "bye"}:
             break
-        turn = _guarded(lambda: respond(text, memory, catalog), lambda line: print(line))  # noqa: B023
+        turn = _guarded(lambda: _asked(lambda c: respond(text, memory, c), catalog), lambda line: print(line))  # noqa: B023
         if turn is None:
             continue  # an internal error, reported; the conversation keeps its memory
         memory = turn.memory if turn.memory is not None else memory
@@ -176,6 +176,25 @@ def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
     extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
     text = views.terminal(turn.plan, unread=turn.unread, remarks=turn.remarks)
     print(json.dumps(views.plan_json(turn.plan) | extra) if as_json else text, end="\n")
+
+
+def _asked(ask: Callable[[Catalog], Turn], catalog: Catalog | None = None) -> Turn:
+    """issue 12: a turn waiting for a Hub model the catalog lacks reads it (bot/hub.py) and is asked again;
+    the Hub client is imported only then."""
+    from engine.hub_model import wanted_repo
+
+    catalog = catalog or _catalog()
+    turn = ask(catalog)
+    if turn.kind != "error" or wanted_repo(turn.error) is None:
+        return turn
+    from bot.catalog_cache import default_cache_dir
+    from bot.hub import reader_for, resolve_hub
+
+    def progress(repo: str) -> None:
+        if sys.stderr.isatty():
+            print(_views().macros("hub.j2").reading(repo), file=sys.stderr)
+
+    return resolve_hub(turn, ask, catalog, reader_for(default_cache_dir()), progress)[0]
 
 
 def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | None:

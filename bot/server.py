@@ -23,7 +23,9 @@ from starlette.routing import Route
 
 from bot.answer import Answerer
 from bot.blocks import SlackViews
+from bot.catalog_cache import default_cache_dir
 from bot.http_guard import Refused, SlackGate, refusal, to_bolt
+from bot.hub import HubReader
 from bot.metrics import Metrics
 from bot.release import release_digest
 from bot.render import Views
@@ -81,7 +83,8 @@ def build_components(settings: Settings, store: Store | None = None) -> Componen
     )
     state = BotState(store, settings)
     release = release_digest()
-    answerer = Answerer(catalog, SlackViews(Views()), state, f"{release}:{catalog.digest}", metrics)
+    hub = HubReader(default_cache_dir(), timeout_s=settings.hub_timeout_s)  # issue 12: models the catalog lacks
+    answerer = Answerer(catalog, SlackViews(Views()), state, f"{release}:{catalog.digest}", metrics, hub)
     slack_app, bot = build_slack_app(settings, state, answerer, metrics)
     log.info("answers keyed by release %s and catalog %s", release, catalog.digest)
     return Components(catalog, store, slack_app, bot, metrics)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # regions (issue 12): refresh prices and offerings from AWS every N hours (0: off; needs AWS credentials)
     catalog_refresh_hours: float = 0.0
+    hub_cache_ttl_s: int = 24 * 3600  # a model read from the Hugging Face Hub is kept this long (issue 12)
+    hub_timeout_s: float = 5.0  # seconds one Hub request may take
 
     def secret(self, name: str) -> str | None:
         value = getattr(self, name)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Answerer, Outcome
@@ -24,7 +25,7 @@ from bot.blocks import Message
 from bot.chart_upload import PictureUpload  # issue 15
 from bot.logs import REQUEST_ID
 from bot.metrics import Metrics
-from bot.posting import Poster
+from bot.posting import Poster, layouts
 from bot.settings import Settings
 from bot.slack_files import attached_text, text_files
 from bot.slack_web import build_web_client
@@ -224,15 +225,39 @@ class SlackBot:
             return
         if await self.limited(job, surface, user or None, target):
             return
+        # issue 12: a model the catalog lacks is read from the Hub first; an interim message says so, then becomes the answer
+        interim: list[str] = []
+        intent = await self.answerer.with_hub(
+            intent, text, thread, addressed, lambda repo: self._interim(target, repo, interim)
+        )
         if before_reply is not None:
             await before_reply(intent)
         outcome = await self.answerer.reply(intent, thread)
-        await self.send(job, target, outcome.message)
+        if not await self._replace_interim(job, target, interim, outcome.message):
+            await self.send(job, target, outcome.message)
         await self.remember(team, channel, thread_key, outcome)
         self.metrics.count(surface, outcome.kind)
         log.info(
             "answered %s in %s", surface, safe_id(channel), extra={"outcome": outcome.kind, "cached": outcome.cached}
         )
+
+    async def _interim(self, target: ReplyTarget, repo: str, posted: list[str]) -> None:
+        """issue 12: "Reading <repo> from the Hugging Face Hub…" in the thread while the Hub is read."""
+        text = str(self.answerer.slack.views.macros("hub.j2").reading(repo))
+        ts = await self.poster.post(self.client, target.channel, Message(text), target.thread_ts)
+        if ts:
+            posted.append(ts)
+
+    async def _replace_interim(self, job: Job, target: ReplyTarget, posted: list[str], message: Message) -> bool:
+        """The interim message becomes the answer (chat.update); False when there was none or Slack refused."""
+        for _, blocks, text in layouts(message) if posted else []:  # the posting ladder: blocks, fallback, plain text
+            try:
+                await self.client.chat_update(channel=target.channel, ts=posted[0], text=text, blocks=blocks)
+            except SlackApiError:
+                continue
+            job.replied = True
+            return True
+        return False
 
     # --- App Home and workspace events ------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bot.http_guard import json_object
 from bot.slack_app import team_of, text_of
 from engine.errors import HeadroomError
 from engine.request import Request
+from engine.service import Intent
 
 if TYPE_CHECKING:
     from bot.slack_app import SlackBot
@@ -80,6 +81,7 @@ class Interactive:
         intent = bot.answerer.understand(text, None)
         if await bot.limited(job, "command", fields["user_id"] or None, ephemeral):
             return
+        intent = await bot.answerer.with_hub(intent, text, None, True, _quiet)  # issue 12: a model from the Hub
         outcome = await bot.answerer.reply(intent, None)
         bot.metrics.count("command", outcome.kind)
         if private or outcome.kind not in {"answer", "diagnosis"} or not channel:
@@ -136,6 +138,9 @@ class Interactive:
             return
         channel, thread_ts, team = click["channel"], click["thread_ts"], click["team"] or None
         previous = await bot.state.thread(team, channel, thread_ts) if channel and thread_ts else None
+        repo = bot.answerer.hub_wanted(Intent("ask", request))  # issue 12: a Hub model this process hasn't read
+        if repo:
+            await bot.answerer.learn(repo, _quiet)
         outcome = await bot.answerer.replan(request, previous, more=more)
         bot.metrics.count("button", outcome.kind)
         if click["ephemeral"] or not channel:
@@ -144,3 +149,7 @@ class Interactive:
         await bot.send(job, ReplyTarget(channel, thread_ts or None), outcome.message)
         if thread_ts:
             await bot.remember(team, channel, thread_ts, outcome)
+
+
+async def _quiet(repo: str) -> None:
+    """No interim message where the answer goes to a response_url (issue 12)."""

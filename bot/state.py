@@ -13,9 +13,11 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from bot.hub import SUMMARY_VERSION
 from bot.settings import Settings
 from bot.store import Store
 from engine.diagnose import reading_from_json, reading_to_json
+from engine.hub_model import HubFiles
 from engine.request import Request
 from engine.service import Memory
 
@@ -102,6 +104,23 @@ class BotState:
 
     async def save_answer(self, key: str, answer: dict) -> None:
         await self.store.set(key, json.dumps(answer), self.settings.answer_cache_ttl_s)
+
+    # --- models read from the Hub (issue 12) ---------------------------------------------
+
+    @staticmethod
+    def _hub_key(repo: str) -> str:
+        return f"hub:v{SUMMARY_VERSION}:{hashlib.sha256(repo.lower().encode()).hexdigest()[:32]}"
+
+    async def hub_files(self, repo: str) -> HubFiles | None:
+        """A repo's files as read from the Hub by any worker (None: not read within hub_cache_ttl_s)."""
+        raw = await self.store.get(self._hub_key(repo))
+        try:
+            return HubFiles.model_validate_json(raw) if raw else None
+        except ValidationError:
+            return None
+
+    async def save_hub_files(self, repo: str, files: HubFiles) -> None:
+        await self.store.set(self._hub_key(repo), files.model_dump_json(), self.settings.hub_cache_ttl_s)
 
     # --- threads ----------------------------------------------------------------------
     # keys are per workspace (`thread:{team}:{channel}:{ts}`), so uninstalling forgets a workspace's

@@ -67,6 +67,11 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
         warnings.append(note("vllm_newer_than_modelled", version=version, newest=catalog.vllm.newest_modelled))
     if req.region != catalog.region and req.region not in catalog.regions:  # no data for it (issue 12)
         warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
+    if spec.hub_revision:  # issue 12: a model read from the Hub says where its numbers came from
+        assumptions.append(
+            note("hub_model", repo=spec.id, revision=spec.hub_revision, params_b=spec.published_params_b,
+                 dtype=spec.dtype, method=spec.hub_method)
+        )  # fmt: skip
     if req.model_note:
         assumptions.append(req.model_note)
     assumptions.extend(extra_notes)  # issue 10

@@ -167,6 +167,7 @@ def _shaped(catalog: Catalog) -> list[ModelSpec]:
         m
         for m in catalog.models
         if m.family in families and not m.arch.moe and not m.arch.mla and m.arch.kv_heads < m.arch.heads
+        and not m.hub_revision  # a model read from the Hub never stands in for a bare size
     ]
 
 

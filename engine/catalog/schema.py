@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NativeDtype = Literal["fp32", "fp16", "bf16", "fp8", "mxfp4"]
+NativeDtype = Literal["fp32", "fp16", "bf16", "fp8", "mxfp4", "int8", "int4", "fp4"]  # the last three: Hub checkpoints
 
 
 class _Strict(BaseModel):
@@ -133,6 +133,9 @@ class ModelSpec(_Strict):
     weight_block: int | None = Field(default=None, gt=0)
     notes: str = ""
     unconfirmed: list[str] = []
+    #: a model read from the Hub (engine/hub_model.py): the commit its files were read at, and its quantization method
+    hub_revision: str | None = None
+    hub_method: str | None = None
 
 
 class ModelFile(_Strict):
