@@ -181,11 +181,13 @@ def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
 def _asked(ask: Callable[[Catalog], Turn], catalog: Catalog | None = None) -> Turn:
     """issue 12: a turn waiting for a Hub model the catalog lacks reads it (bot/hub.py) and is asked again;
     the Hub client is imported only then."""
-    from engine.hub_model import wanted_repo
-
     catalog = catalog or _catalog()
     turn = ask(catalog)
-    if turn.kind != "error" or wanted_repo(turn.error) is None:
+    if turn.kind != "error":
+        return turn
+    from engine.hub_model import wanted_repo  # only for a refusal: a plan never loads the Hub mapping
+
+    if wanted_repo(turn.error) is None:
         return turn
     from bot.catalog_cache import default_cache_dir
     from bot.hub import reader_for, resolve_hub

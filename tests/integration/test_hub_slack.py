@@ -60,12 +60,12 @@ def test_an_interim_message_slack_refuses_blocks_for_becomes_the_plain_answer(
     hub_bot: tuple[Bot, HubStandIn],
 ) -> None:
     bot, _ = hub_bot
-    bot.slack.fail("chat.update", "invalid_blocks", times=2)  # both block layouts are refused
+    bot.slack.fail("chat.update", "invalid_blocks", times=3)  # every block layout is refused: charts, table, fallback
     channel = unique_channel()
     event = {"type": "app_mention", "user": "U1", "text": f"<@UHEADROOM> {OTHER} 8k", "ts": "1700000003.000100",
              "channel": channel}  # fmt: skip
     assert bot.event(event).status_code == 200
     (update,) = wait_until(lambda: bot.slack.of("chat.update", channel=channel), timeout=30)
     assert not update.payload.get("blocks") and f"vllm serve {OTHER}" in update.payload["text"]
-    assert len(bot.slack.of("refused:chat.update", channel=channel)) == 2
+    assert len(bot.slack.of("refused:chat.update", channel=channel)) == 3
     assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # only the interim message was posted
