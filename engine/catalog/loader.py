@@ -51,9 +51,19 @@ class BatchDefaults(_Frozen):
 
 class Batching(_Frozen):
     large_gpu_min_gib: float
-    small_arch_excluded: list[str]
+    large_excluded_device_names: list[str]
     large: BatchDefaults
     small: BatchDefaults
+    offline_large: BatchDefaults
+    offline_small: BatchDefaults
+
+
+class Allreduce(_Frozen):
+    """When vLLM's custom all-reduce is set up, and what it allocates."""
+
+    custom_world_sizes: list[int]
+    custom_buffer_mib: float
+    source: str
 
 
 class Fitted(_Frozen):
@@ -63,6 +73,7 @@ class Fitted(_Frozen):
     non_torch_pp_only_gib: float
     non_torch_tp_base_gib: float
     non_torch_tp_per_rank_gib: float
+    non_torch_tp_pcie_gib: float
     cudagraph_base_gib: float
     cudagraph_gib_per_layer: float
 
@@ -91,6 +102,7 @@ class VllmFile(_Frozen):
     block_size: int
     versions: list[VllmVersion]
     batching: Batching
+    allreduce: Allreduce
     fitted: Fitted
     performance: Performance
     kernels: Kernels
