@@ -12,7 +12,7 @@ from engine.placement import Hardware, valid_tp_degrees
 from engine.plan import FEASIBLE
 from engine.verdict import memory_verdict
 from engine.vllm_memory import MemoryBudget, memory_budget
-from engine.vllm_overheads import Topology
+from engine.vllm_overheads import Topology, engine_args
 
 VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
 
@@ -83,7 +83,7 @@ def _per_gpu(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int)
     found = scratch.budgets.get(key)
     if found is None:
         util = ctx.request.gpu_memory_utilization
-        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util)
+        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util, engine_args(ctx.request))
         found = scratch.budgets[key] = ctx.served.memo.get(lasting, _compute_per_gpu, ctx, hw, tp, pp, memory_mib)
     return found
 
@@ -92,8 +92,9 @@ def _compute_per_gpu(ctx: PlanContext, hw: Hardware, tp: int, pp: int, memory_mi
     served, catalog, req = ctx.served, ctx.catalog, ctx.request
     topology = Topology(hw.interconnect, tp_spans_nodes=tp > hw.gpus_per_node)
     budget = memory_budget(
-        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib, topology
-    )
+        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib, topology,
+        engine_args(req),
+    )  # fmt: skip
     weights = max(s.weights for s in budget.stages)
     activation = max(s.activation for s in budget.stages)
     capacity = budget.max_concurrency if budget.loads else 0.0

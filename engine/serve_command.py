@@ -24,10 +24,12 @@ _VALUE_FLAGS = {
     "--kv-cache-dtype": "kv_cache_dtype", "--tensor-parallel-size": "tp", "-tp": "tp",
     "--pipeline-parallel-size": "pp", "-pp": "pp", "--data-parallel-size": "dp", "-dp": "dp",
     "--max-model-len": "max_model_len", "--gpu-memory-utilization": "util",
+    "--max-num-seqs": "max_num_seqs", "--max-num-batched-tokens": "max_num_batched_tokens",
+    "--cpu-offload-gb": "cpu_offload_gb", "--kv-cache-memory-bytes": "kv_cache_memory_bytes",
+    "--kv-cache-memory": "kv_cache_memory_bytes",  # argparse's prefix match: vLLM's own log suggests this spelling
 }  # fmt: skip
 #: flags that change memory or speed in ways headroom does not model yet: reported with the answer
 NOT_MODELLED = frozenset({
-    "--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--cpu-offload-gb", "--kv-cache-memory-bytes",
     "--enable-lora", "--max-loras", "--max-lora-rank", "--speculative-config", "--swap-space", "--block-size",
     "--enable-chunked-prefill", "--no-enable-chunked-prefill", "--enable-expert-parallel", "--max-cpu-loras",
     "--compilation-config", "-O", "--num-gpu-blocks-override", "--limit-mm-per-prompt", "--mm-processor-kwargs",
@@ -100,6 +102,8 @@ def read_command(command: str) -> ServeCommand:
         i += 2 if takes_value else 1
         if flag in _VALUE_FLAGS:
             raw[_VALUE_FLAGS[flag]] = value
+        elif flag == "--enforce-eager":
+            raw["enforce_eager"] = "true"
         elif flag in NOT_MODELLED:
             read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
         else:
@@ -147,4 +151,10 @@ def _fields(raw: dict[str, str]) -> dict[str, object]:
         fields["context_tokens"] = _number(raw, "max_model_len", tokens)
     if "util" in raw:
         fields["gpu_memory_utilization"] = _number(raw, "util", float)
+    for key, convert in (("max_num_seqs", int), ("max_num_batched_tokens", int), ("cpu_offload_gb", float),
+                         ("kv_cache_memory_bytes", int)):  # fmt: skip
+        if key in raw:
+            fields[key] = _number(raw, key, convert)
+    if "enforce_eager" in raw:
+        fields["enforce_eager"] = True
     return fields

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.catalog.loader import Catalog
+from engine.request import Request
 
 MIB = 2**20
 
@@ -35,6 +36,18 @@ class EngineArgs:
 
 
 NO_ARGS = EngineArgs()
+
+
+def engine_args(req: Request) -> EngineArgs:
+    """The memory-relevant `vllm serve` flags a request sets."""
+    return EngineArgs(
+        max_num_seqs=req.max_num_seqs,
+        max_num_batched_tokens=req.max_num_batched_tokens,
+        enforce_eager=req.enforce_eager,
+        cpu_offload_gb=req.cpu_offload_gb or 0.0,
+        kv_cache_memory_bytes=req.kv_cache_memory_bytes,
+    )
+
 #: what callers that name no wiring get: the NVLink H100s the fitted constants were read off
 NVLINK = Topology()
 
