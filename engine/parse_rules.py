@@ -247,7 +247,8 @@ def _build_lexicon(catalog: Catalog) -> Lexicon:
         for alias in (gpu.id, *gpu.aliases):
             key = alias.lower().strip()
             if key and not key[0].isdigit() and len(key) >= 2:
-                names.setdefault(key, gpu.id)
+                # an ambiguous alias stays as typed, so the plan can say which part it assumed
+                names.setdefault(key, key if alias in gpu.ambiguous_aliases else gpu.id)
     gpu_alt = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
     gpu_pin = re.compile(
         r"(?:\b(?:on|using|with|across|over)\s+)?(?:(?<![\w.])(\d+)\s*(?:x|×|\*)?\s*|\b(?:an?|single|one)\s+|(?<![\w.]))"

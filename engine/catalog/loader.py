@@ -82,7 +82,6 @@ class Performance(_Frozen):
     step_overhead_ms: float
     allreduce_latency_us: dict[str, float]
     pcie_gbps_by_gen: dict[int, float]
-    efa_gbps_per_gpu: float
 
 
 class Kernels(_Frozen):

@@ -125,5 +125,6 @@ def non_torch_table(replays: list[NonTorchReplay]) -> str:
     if replays:
         errors = [abs(r.kv_error) for r in replays]
         lines.append(f"rows {len(replays)}: KV |error| median {statistics.median(errors):.2%}, worst {max(errors):.2%}")
-    lines.append("* = weights + non-torch minus weights (0.27's log prints only their sum)")
+    lines.append("* = 0.27's 'consumed memory (weights + non-torch)' minus weights: requested - KV - activation, so it")
+    lines.append("    also holds the CUDA-graph estimate (0.3-1.9 GiB), which the other rows print apart")
     return "\n".join(lines)

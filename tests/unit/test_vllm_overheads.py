@@ -56,3 +56,14 @@ def test_a_plan_on_g6e_uses_the_pcie_term(catalog: Catalog) -> None:
     assert chosen.non_torch_gib_per_gpu < 0.5
     p5 = plan(Request(model="qwen2.5 32b", instance="p5.48xlarge", tp=4), catalog).candidates[0]
     assert p5.non_torch_gib_per_gpu > 2
+
+
+def test_a_bare_a100_is_resolved_with_the_assumption_said(catalog: Catalog) -> None:
+    from tests.support import words
+
+    found = plan(Request(model="llama-3.1-8b", gpu="a100", gpus=8), catalog)
+    assert found.candidates[0].gpu_id == "a100-80gb"
+    said = [words(n) for n in found.warnings]
+    assert any('"a100" read as the NVIDIA A100 SXM4 80GB' in w for w in said)
+    exact = plan(Request(model="llama-3.1-8b", gpu="a100 80gb", gpus=8), catalog)
+    assert not any("read as" in words(n) for n in exact.warnings)
