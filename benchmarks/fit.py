@@ -7,7 +7,8 @@ Each constant is read off one printed component of vLLM's start-up log, never of
 pool (so a constant cannot absorb another term's error):
 - non-torch (single GPU, PP only): median of the printed figure;
 - non-torch, TP over NVLink: least-squares line in TP through the printed figures;
-- non-torch, TP over PCIe: median of printed PCIe TP figures minus the single-GPU constant;
+- non-torch, TP over PCIe: median of the printed PCIe TP figures (public logs, any version:
+  the NCCL buffers it holds do not depend on vLLM's version);
 - CUDA-graph estimate: least-squares line in decoder layers per GPU through the logged estimates;
 - activation: the fixed workspace from rows where the forward pass sets the peak, then the
   sampler's bytes per logit from rows where the dummy sampler run does.
@@ -69,7 +70,7 @@ def fit_constants(catalog: Catalog, training: list[dict[str, str]]) -> dict[str,
     )
     single_gib = statistics.median(single)
     pcie = [
-        float(r.measured) - single_gib for r in non_torch_split(catalog)["training"]
+        r.measured for r in non_torch_split(catalog)["training"]
         if r.interconnect == "pcie" and not r.by_subtraction and r.tp > 1
     ]  # fmt: skip
     tp_base, tp_slope = _line(tp_x, tp_y)

@@ -83,4 +83,4 @@ def non_torch_gib(catalog: Catalog, tp: int, pp: int, topology: Topology) -> flo
         # the fitted NVLink line already holds the custom all-reduce buffers of the H100 runs
         return fitted.non_torch_tp_base_gib + fitted.non_torch_tp_per_rank_gib * tp
     custom = catalog.vllm.allreduce.custom_buffer_mib * MIB / 2**30 if custom_allreduce_enabled(catalog, tp, topology) else 0.0
-    return fitted.non_torch_single_gib + fitted.non_torch_tp_pcie_gib + custom
+    return fitted.non_torch_tp_pcie_gib + custom

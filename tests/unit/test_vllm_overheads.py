@@ -35,7 +35,7 @@ def test_pcie_tp_charges_a_ring_not_the_nvswitch_buffers(catalog: Catalog) -> No
     fitted = catalog.vllm.fitted
     four = non_torch_gib(catalog, 4, 1, PCIE)
     two = non_torch_gib(catalog, 2, 1, PCIE)
-    assert four == pytest.approx(fitted.non_torch_single_gib + fitted.non_torch_tp_pcie_gib)
+    assert four == pytest.approx(fitted.non_torch_tp_pcie_gib)
     assert two - four == pytest.approx(24 / 1024)  # TP2 also holds the custom all-reduce buffers
     assert non_torch_gib(catalog, 4, 1, NVLINK) > 2 * four
 
