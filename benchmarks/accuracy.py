@@ -10,7 +10,7 @@ saw (tests/calibration/memory_split.yaml), then the non-torch term on public mul
 from __future__ import annotations
 
 from engine.catalog.loader import load_catalog
-from tests.calibration.fit_rows import memory_split_rows, non_torch_split, non_torch_table
+from tests.calibration.fit_rows import full_replays, full_table, memory_split_rows, non_torch_split, non_torch_table
 from tests.calibration.replay import (
     memory_table,
     replay_memory,
@@ -32,6 +32,9 @@ def main() -> None:
         print(f"Non-torch memory of multi-GPU start-ups, {name} rows (tests/calibration/public_startup_logs.csv)")
         print(non_torch_table(parts[name]))
         print()
+    print("Public start-ups replayed in full (models and GPUs in the catalog, vLLM >= 0.17)")
+    print(full_table(full_replays(catalog)))
+    print()
     print("Aggregate throughput at --concurrency max (tests/calibration/throughput.csv, TensorRT-LLM v0.17)")
     print(throughput_table([replay_throughput(catalog, row) for row in throughput_rows()]))
 

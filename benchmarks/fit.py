@@ -26,7 +26,14 @@ from pathlib import Path
 from engine.catalog.loader import Catalog, Fitted, load_catalog
 from engine.served import GIB
 from engine.vllm_memory import activation_terms, batch_defaults, visible_gib
-from tests.calibration.fit_rows import memory_split_rows, non_torch_split, non_torch_table, public_rows
+from tests.calibration.fit_rows import (
+    full_replays,
+    full_table,
+    memory_split_rows,
+    non_torch_split,
+    non_torch_table,
+    public_rows,
+)
 from tests.calibration.replay import memory_table, replay_memory, row_setup
 
 YAML = Path(__file__).resolve().parents[1] / "engine" / "catalog" / "data" / "vllm.yaml"
@@ -117,6 +124,7 @@ def report(catalog: Catalog) -> str:
     for name in ("training", "validation", "reference"):
         lines += ["", f"public_startup_logs.csv {name} rows (non-torch term only)"]
         lines.append(non_torch_table(parts[name]))
+    lines += ["", "public start-ups replayed in full (feed no constant)", full_table(full_replays(refit))]
     undeclared = sorted(set(public_rows()) - {r.id for rows in parts.values() for r in rows})
     lines += ["", f"public rows not in this check (single GPU, or no non-torch / KV figure): {len(undeclared)}"]
     return "\n".join(lines)

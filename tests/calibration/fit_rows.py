@@ -16,9 +16,12 @@ from pathlib import Path
 import yaml
 
 from engine.catalog.loader import Catalog
+from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError
 from engine.placement import find_gpu
-from engine.vllm_overheads import Topology, non_torch_gib
+from engine.served import serve
+from engine.vllm_memory import memory_budget
+from engine.vllm_overheads import EngineArgs, Topology, non_torch_gib
 from tests.calibration.replay import memory_rows
 
 HERE = Path(__file__).parent
@@ -159,4 +162,59 @@ def non_torch_table(replays: list[NonTorchReplay]) -> str:
         errors = [abs(r.kv_error) for r in replays]
         lines.append(f"rows {len(replays)}: KV |error| median {statistics.median(errors):.2%}, worst {max(errors):.2%}")
     lines.append("* = 'consumed memory (weights + non-torch)' minus weights minus the printed graph pool (0.26+ logs)")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FullReplay:
+    id: str
+    split: str
+    tp: int
+    pp: int
+    measured_gib: float
+    predicted_gib: float
+    measured_tokens: int | None
+    predicted_tokens: int
+
+    @property
+    def kv_error(self) -> float:
+        """KV pool in GiB (every rank prints it; tokens depend on hybrid / DCP layouts)."""
+        return self.predicted_gib / self.measured_gib - 1
+
+
+def full_replays(catalog: Catalog) -> list[FullReplay]:
+    """The declared public rows through the whole budget, with the flags each start-up set."""
+    found = []
+    rows = public_rows()
+    for row_id, setup in split()["public_full_replay"].items():
+        row = rows[row_id]
+        served = serve(resolve_model(catalog, setup["model"]).spec, setup.get("weights"), "auto")
+        tp, pp = int(row["tp"]), int(row["pp"])
+        args = EngineArgs(
+            max_num_seqs=int(row["max_num_seqs"]) if row["max_num_seqs"] else None,
+            max_num_batched_tokens=int(row["max_num_batched_tokens"]) if row["max_num_batched_tokens"] else None,
+            enforce_eager=row["enforce_eager"] == "True",
+        )
+        topology = Topology(_link(catalog, row) if tp * pp > 1 else "none")
+        budget = memory_budget(
+            served, catalog, catalog.gpu(setup["gpu"]), tp, pp, catalog.vllm_version(row["vllm_version"].split()[0]),
+            int(row["max_model_len"] or row["max_concurrency_tokens"] or served.arch.max_context),
+            float(row["gpu_memory_utilization"]), None, topology, args,
+        )  # fmt: skip
+        tokens = int(row["kv_cache_tokens"]) if row["kv_cache_tokens"] else None
+        found.append(
+            FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), budget.binding.kv_pool, tokens,
+                       budget.kv_tokens)  # fmt: skip
+        )
+    return found
+
+
+def full_table(replays: list[FullReplay]) -> str:
+    lines = [f"{'row':46} {'split':10} tp pp {'KV GiB meas/pred':>17} {'err':>6} {'KV tokens meas/pred':>23}"]
+    for r in replays:
+        tokens = f"{r.measured_tokens or 0:,}/{r.predicted_tokens:,}"
+        lines.append(
+            f"{r.id[:46]:46} {r.split:10} {r.tp:2} {r.pp:2} {r.measured_gib:8.2f}/{r.predicted_gib:<8.2f} "
+            f"{r.kv_error:+6.1%} {tokens:>23}"
+        )
     return "\n".join(lines)
