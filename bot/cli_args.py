@@ -54,6 +54,8 @@ def _whole(flag: str, text: str) -> int:
 _CONVERT = {
     "context": _tokens, "input_tokens": _tokens, "output_tokens": _tokens, "concurrency": _concurrency,
     "gpus": _whole, "tp": _whole, "nodes": _whole, "gpu_memory_utilization": _number,
+    "max_num_seqs": _whole, "max_num_batched_tokens": _tokens, "cpu_offload_gb": _number,
+    "kv_cache_memory_bytes": _whole,
 }  # fmt: skip
 _CONVERT |= {"speculative_tokens": _whole, "max_loras": _whole, "max_lora_rank": _whole}  # issue 10
 
@@ -80,6 +82,11 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-memory-utilization", help="vLLM's --gpu-memory-utilization")
     parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")
     parser.add_argument("--region", help="AWS region code: rank only the types offered there, at its prices (default us-east-1)")
+    parser.add_argument("--max-num-seqs", help="vLLM's --max-num-seqs (default: vLLM's for the GPU)")
+    parser.add_argument("--max-num-batched-tokens", help="vLLM's --max-num-batched-tokens (default: vLLM's for the GPU)")
+    parser.add_argument("--enforce-eager", action="store_true", default=None, help="vLLM's --enforce-eager")
+    parser.add_argument("--cpu-offload-gb", help="vLLM's --cpu-offload-gb (GiB of weights per GPU kept in host memory)")
+    parser.add_argument("--kv-cache-memory-bytes", help="vLLM's --kv-cache-memory-bytes (the KV pool, instead of utilization)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
     parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     parser.add_argument("--blocks", action="store_true", help="print the Slack Block Kit message (text + blocks)")
@@ -195,6 +202,11 @@ _FLAG_FIELDS = {
     "nodes": "nodes",
     "gpu_memory_utilization": "gpu_memory_utilization",
     "vllm_version": "vllm_version",
+    "max_num_seqs": "max_num_seqs",
+    "max_num_batched_tokens": "max_num_batched_tokens",
+    "enforce_eager": "enforce_eager",
+    "cpu_offload_gb": "cpu_offload_gb",
+    "kv_cache_memory_bytes": "kv_cache_memory_bytes",
     "region": "region",
     "sort": "sort",
     # issue 10

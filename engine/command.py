@@ -52,4 +52,21 @@ def vllm_command(ctx: PlanContext, gpu: GpuSpec, tp: int, pp: int, replicas: int
     if ctx.request.kv_dtype == "fp8":
         parts.append("--kv-cache-dtype fp8")
     parts.extend(extras_flags(ctx.served.extras, ctx.served.spec))  # issue 10: text-only, drafter, LoRA
+    parts += _memory_flags(ctx)
     return " ".join(parts)
+
+
+def _memory_flags(ctx: PlanContext) -> list[str]:
+    """The memory flags the request set, so the command starts what was planned."""
+    req, flags = ctx.request, []
+    if req.max_num_seqs:
+        flags.append(f"--max-num-seqs {req.max_num_seqs}")
+    if req.max_num_batched_tokens:
+        flags.append(f"--max-num-batched-tokens {req.max_num_batched_tokens}")
+    if req.enforce_eager:
+        flags.append("--enforce-eager")
+    if req.cpu_offload_gb:
+        flags.append(f"--cpu-offload-gb {req.cpu_offload_gb:g}")
+    if req.kv_cache_memory_bytes:
+        flags.append(f"--kv-cache-memory-bytes {req.kv_cache_memory_bytes}")
+    return flags

@@ -102,6 +102,11 @@ _UTIL = re.compile(
     r"(\d*\.?\d+\s*%?)"
 )
 _VLLM = re.compile(r"\bvllm\s*(?:version\s*)?v?(\d+\.\d+(?:\.\d+)?)\b")
+#: vllm serve's memory flags in words: "max-num-seqs 32", "batched tokens 8k", "enforce eager", "cpu offload 10gb"
+_MAX_SEQS = re.compile(r"(?:--)?\bmax[-_ ]?num[-_ ]?seqs\s*[=:]?\s*(\d+)\b")
+_BATCHED = re.compile(r"(?:--)?\b(?:max[-_ ]?num[-_ ]?)?batched[-_ ]?tokens\s*[=:]?\s*" + _TOKENS + r"(?![\w.])")
+_EAGER = re.compile(r"(?:--)?\b(?:enforce[-_ ]?)?eager(?:[-_ ]mode)?\b")
+_CPU_OFFLOAD = re.compile(r"(?:--)?\bcpu[-_ ]?offload(?:[-_ ]?gb)?\s*[=:]?\s*" + _NUM + r"\s*(?:gi?b)?\b")
 _REGION = re.compile(
     r"\b([a-z]{2}(?:-gov)?-(?:east|west|north|south|central|northeast|southeast|northwest|southwest)-\d)\b"
 )
@@ -199,6 +204,10 @@ INSTANCE_RULES: tuple[Rule, ...] = (
 
 #: numbers, precisions and ranking words, after every pin
 NUMBER_RULES: tuple[Rule, ...] = (
+    Rule(_MAX_SEQS, _one("max_num_seqs", int)),
+    Rule(_BATCHED, _one("max_num_batched_tokens", tokens)),
+    Rule(_EAGER, _constant({"enforce_eager": True})),
+    Rule(_CPU_OFFLOAD, _one("cpu_offload_gb", float)),
     Rule(_TP, _one("tp", int)),
     Rule(_REPLICAS, _first_group("replicas", int)),
     Rule(_UTIL, _one("gpu_memory_utilization", _fraction)),
@@ -258,7 +267,8 @@ def _build_lexicon(catalog: Catalog) -> Lexicon:
         for alias in (gpu.id, *gpu.aliases):
             key = alias.lower().strip()
             if key and not key[0].isdigit() and len(key) >= 2:
-                names.setdefault(key, gpu.id)
+                # an ambiguous alias stays as typed, so the plan can say which part it assumed
+                names.setdefault(key, key if alias in gpu.ambiguous_aliases else gpu.id)
     gpu_alt = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
     gpu_pin = re.compile(
         r"(?:\b(?:on|using|with|across|over)\s+)?(?:(?<![\w.])(\d+)\s*(?:x|×|\*)?\s*|\b(?:an?|single|one)\s+|(?<![\w.]))"

@@ -142,11 +142,13 @@ def _gpu_pin(req: Request, catalog: Catalog) -> Selection:
     """A pinned GPU set is the EC2 instances that have exactly that set; else the bare set, unpriced, and
     the smallest instances with more of that GPU named (never a price for an instance that does not exist)."""
     gpu = find_gpu(catalog, req.gpu or "")
+    assumed = [note("gpu_assumed", name=req.gpu, gpu=gpu.name)] if normalise(req.gpu or "") in {
+        normalise(a) for a in gpu.ambiguous_aliases} else []  # fmt: skip
     count = req.gpus or req.tp or 1
     whole = [i for i in catalog.instances.values() if i.gpu == gpu.id and i.gpu_fraction == 1.0]
     exact = [i for i in whole if i.gpu_count == count]
     if exact:
-        return Selection([_instance_hardware(catalog, i.name) for i in exact], [], [])
+        return Selection([_instance_hardware(catalog, i.name) for i in exact], [], assumed)
     interconnect = ("nvlink" if gpu.nvlink_gbps else "pcie") if count > 1 else "none"
     bare = Hardware(gpu, count, 1, interconnect, None, None, None, None)
     larger = sorted((i for i in whole if i.gpu_count > count), key=lambda i: (i.gpu_count, i.price_usd_per_hour or 1e9))
@@ -156,7 +158,7 @@ def _gpu_pin(req: Request, catalog: Catalog) -> Selection:
         if i.gpu_count == larger[0].gpu_count
     ][:1]
     warning = note("no_instance_with_gpus", gpus=count, gpu=gpu.name, nearest=nearest)
-    return Selection([bare], [], [warning])
+    return Selection([bare], [], [*assumed, warning])
 
 
 def hardware_options(req: Request, catalog: Catalog) -> Selection:

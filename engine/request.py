@@ -44,6 +44,12 @@ class Request(BaseModel):
     replicas: int | None = Field(default=None, gt=0)  # data-parallel replicas (a command's --data-parallel-size)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     vllm_version: str | None = Field(default=None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    # vllm serve flags that change start-up memory (None / False: vLLM's default)
+    max_num_seqs: int | None = Field(default=None, gt=0, le=MAX_USERS)
+    max_num_batched_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    enforce_eager: bool = False
+    cpu_offload_gb: float | None = Field(default=None, ge=0, le=4096)
+    kv_cache_memory_bytes: int | None = Field(default=None, gt=0, le=2**50)
     region: str = "us-east-1"
     # constraints and targets
     families: tuple[str, ...] = ()

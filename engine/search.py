@@ -12,6 +12,7 @@ from engine.placement import Hardware, valid_tp_degrees
 from engine.plan import FEASIBLE
 from engine.verdict import memory_verdict
 from engine.vllm_memory import MemoryBudget, memory_budget
+from engine.vllm_overheads import Topology, engine_args
 
 VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
 
@@ -52,7 +53,7 @@ class Scratch:
     chosen: dict[SetKey, Assessment] = field(default_factory=dict)
     degrees: dict[int, list[int]] = field(default_factory=dict)
     #: per-GPU memory of a split does not depend on how many GPUs the set has: shared across sizes
-    budgets: dict[tuple[str, float | None, int, int], _PerGpu] = field(default_factory=dict)
+    budgets: dict[tuple[str, float | None, int, int, str, bool], _PerGpu] = field(default_factory=dict)
 
 
 def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:
@@ -78,20 +79,22 @@ class _PerGpu:
 def _per_gpu(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int) -> _PerGpu:
     """Memoised on the served model (a pure function of these keys), like its per-stage bytes."""
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
-    key = (hw.gpu.id, memory_mib, tp, pp)
+    key = (hw.gpu.id, memory_mib, tp, pp, hw.interconnect, tp > hw.gpus_per_node)
     found = scratch.budgets.get(key)
     if found is None:
         util = ctx.request.gpu_memory_utilization
-        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util)
+        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util, engine_args(ctx.request))
         found = scratch.budgets[key] = ctx.served.memo.get(lasting, _compute_per_gpu, ctx, hw, tp, pp, memory_mib)
     return found
 
 
 def _compute_per_gpu(ctx: PlanContext, hw: Hardware, tp: int, pp: int, memory_mib: float | None) -> _PerGpu:
     served, catalog, req = ctx.served, ctx.catalog, ctx.request
+    topology = Topology(hw.interconnect, tp_spans_nodes=tp > hw.gpus_per_node)
     budget = memory_budget(
-        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib
-    )
+        served, catalog, hw.gpu, tp, pp, ctx.behaviour, ctx.context, req.gpu_memory_utilization, memory_mib, topology,
+        engine_args(req),
+    )  # fmt: skip
     weights = max(s.weights for s in budget.stages)
     activation = max(s.activation for s in budget.stages)
     capacity = budget.max_concurrency if budget.loads else 0.0

@@ -25,10 +25,12 @@ _VALUE_FLAGS = {
     "--kv-cache-dtype": "kv_cache_dtype", "--tensor-parallel-size": "tp", "-tp": "tp",
     "--pipeline-parallel-size": "pp", "-pp": "pp", "--data-parallel-size": "dp", "-dp": "dp",
     "--max-model-len": "max_model_len", "--gpu-memory-utilization": "util",
+    "--max-num-seqs": "max_num_seqs", "--max-num-batched-tokens": "max_num_batched_tokens",
+    "--cpu-offload-gb": "cpu_offload_gb", "--kv-cache-memory-bytes": "kv_cache_memory_bytes",
+    "--kv-cache-memory": "kv_cache_memory_bytes",  # argparse's prefix match: vLLM's own log suggests this spelling
 }  # fmt: skip
 #: flags that change memory or speed in ways headroom does not model yet: reported with the answer
 NOT_MODELLED = frozenset({
-    "--max-num-seqs", "--max-num-batched-tokens", "--enforce-eager", "--cpu-offload-gb", "--kv-cache-memory-bytes",
     "--enable-lora", "--max-loras", "--max-lora-rank", "--speculative-config", "--swap-space", "--block-size",
     "--enable-chunked-prefill", "--no-enable-chunked-prefill", "--enable-expert-parallel", "--max-cpu-loras",
     "--compilation-config", "-O", "--num-gpu-blocks-override", "--limit-mm-per-prompt", "--mm-processor-kwargs",
@@ -41,6 +43,7 @@ _SWITCHES = frozenset({
 })  # fmt: skip
 _SWITCHES = _SWITCHES | {"--language-model-only"}  # issue 10
 _SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
+_LONG_WORD = re.compile(r"\S{1000,}")
 _WEIGHT_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
                  "gptq_marlin": "int4", "modelopt_fp4": "fp4", "mxfp4": "mxfp4"}  # fmt: skip
 _DTYPES = {"half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32", "auto": "auto"}
@@ -78,6 +81,9 @@ def read_command(command: str) -> ServeCommand:
     if len(command) > MAX_COMMAND_CHARS:
         raise ParseError("command_too_long", chars=len(command), limit=MAX_COMMAND_CHARS)
     text = command.replace("`", " ").replace("\u2014", "--").replace("\u2013", "--")  # Slack/macOS turn -- into a dash
+    # shlex grows a token one character at a time (quadratic): a run of 1,000+ non-blank characters is
+    # no model id or flag value headroom reads, so it is cut before splitting (a 1 MB paste took a minute)
+    text = _LONG_WORD.sub("…", text)
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -115,6 +121,8 @@ def read_command(command: str) -> ServeCommand:
                 read.not_modelled.append(f"{flag} {value}".strip())
             else:
                 extras.update(extra)
+        elif flag == "--enforce-eager":
+            raw["enforce_eager"] = "true"
         elif flag in NOT_MODELLED:
             read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
         else:
@@ -164,4 +172,10 @@ def _fields(raw: dict[str, str]) -> dict[str, object]:
         fields["context_tokens"] = _number(raw, "max_model_len", tokens)
     if "util" in raw:
         fields["gpu_memory_utilization"] = _number(raw, "util", float)
+    for key, convert in (("max_num_seqs", int), ("max_num_batched_tokens", int), ("cpu_offload_gb", float),
+                         ("kv_cache_memory_bytes", int)):  # fmt: skip
+        if key in raw:
+            fields[key] = _number(raw, key, convert)
+    if "enforce_eager" in raw:
+        fields["enforce_eager"] = True
     return fields

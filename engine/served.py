@@ -149,6 +149,10 @@ class ServedModel:
         """Bytes of weights (and fixed buffers loaded with them) on one GPU of a stage."""
         return self.memo.get(("weights", stage, tp), ServedModel._stage_weight_bytes, self, stage, tp)
 
+    def stage_layer_bytes(self, stage: Stage, tp: int) -> float:
+        """Bytes of the decoder layers alone on one GPU of a stage (what --cpu-offload-gb can move)."""
+        return self._layers_bytes(stage.first_layer, stage.layer_count, tp)
+
     def _stage_weight_bytes(self, stage: Stage, tp: int) -> float:
         total = self._layers_bytes(stage.first_layer, stage.layer_count, tp)
         base = self.base_bytes

@@ -19,6 +19,7 @@ from engine.dtypes import PLAIN_BYTES
 from engine.extra_memory import multimodal_peak_gib
 from engine.hardware import expert_alignment
 from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
+from engine.vllm_overheads import NO_ARGS, NVLINK, EngineArgs, Topology, non_torch_gib
 
 #: where a GPU's CUDA-visible memory is unknown, scale the nominal figure like the H100's (79.19 / 80)
 VISIBLE_FRACTION_FALLBACK = 79.19 / 80.0
@@ -33,13 +34,27 @@ def visible_gib(gpu: GpuSpec, memory_mib: float | None = None) -> float:
     return gpu.memory_gib * VISIBLE_FRACTION_FALLBACK
 
 
-def batch_defaults(catalog: Catalog, gpu: GpuSpec, visible: float) -> BatchDefaults:
-    """vllm serve's default max_num_batched_tokens / max_num_seqs for this device."""
+def batch_defaults(
+    catalog: Catalog, gpu: GpuSpec, visible: float, args: EngineArgs = NO_ARGS, offline: bool = False
+) -> BatchDefaults:
+    """max_num_batched_tokens / max_num_seqs: the flags where set, else vLLM's default for this device.
+
+    EngineArgs._set_default_args (vllm/engine/arg_utils.py) matches "a100" in the device name, so
+    both A100s get the small defaults whatever their memory.
+    """
     rules = catalog.vllm.batching
-    is_a100 = gpu.architecture.lower() == "ampere" and gpu.id.startswith("a100")
-    if visible >= rules.large_gpu_min_gib and not is_a100:
-        return rules.large
-    return rules.small
+    excluded = any(name in gpu.name.lower() for name in rules.large_excluded_device_names)
+    large = visible >= rules.large_gpu_min_gib and not excluded
+    if offline:
+        found = rules.offline_large if large else rules.offline_small
+    else:
+        found = rules.large if large else rules.small
+    if args.max_num_seqs is None and args.max_num_batched_tokens is None:
+        return found
+    return BatchDefaults(
+        max_num_batched_tokens=args.max_num_batched_tokens or found.max_num_batched_tokens,
+        max_num_seqs=args.max_num_seqs or found.max_num_seqs,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,16 +97,17 @@ class MemoryBudget:
         return self.binding.kv_tokens
 
 
-def activation_peak_gib(
-    served: ServedModel, catalog: Catalog, batching: BatchDefaults, tp: int, last_stage: bool
-) -> float:
-    """Torch peak during vLLM's profiling run, per GPU.
+@dataclass(frozen=True)
+class ActivationTerms:
+    """The byte counts of vLLM's profiling run that the fitted constants multiply (benchmarks/fit.py reads them)."""
 
-    Forward pass: hidden states plus the widest MLP / attention projections of
-    max_num_batched_tokens tokens. Last pipeline stage: the dummy sampler run over
-    max_num_seqs x vocab logits, which dominates for large vocabularies.
-    """
-    fitted = catalog.vllm.fitted
+    forward: float  # hidden states + widest projections of max_num_batched_tokens tokens, per GPU
+    hidden_states: float
+    logits: int  # min(max_num_seqs, max_num_batched_tokens) x vocab: the dummy sampler run's logits
+    logit_bytes: int  # the compute dtype the logits come out in
+
+
+def activation_terms(served: ServedModel, batching: BatchDefaults, tp: int) -> ActivationTerms:
     arch = served.arch
     act = PLAIN_BYTES[served.fmt.compute]
     tokens = batching.max_num_batched_tokens
@@ -105,21 +121,30 @@ def activation_peak_gib(
         width = 3 * arch.intermediate
     qkv = (arch.heads + 2 * arch.kv_heads) * arch.head_dim
     forward = 2 * hidden_states + tokens * act * (width + qkv) / tp
-    peak = forward
-    if last_stage:
-        seqs = min(batching.max_num_seqs, tokens)
-        sampler = hidden_states + seqs * arch.vocab * (fitted.sampler_bytes_per_logit + act)
-        peak = max(forward, sampler)
-    return fitted.activation_base_gib + peak / GIB
+    seqs = min(batching.max_num_seqs, tokens)
+    return ActivationTerms(forward, hidden_states, seqs * arch.vocab, act)
 
 
-def non_torch_gib(catalog: Catalog, tp: int, pp: int) -> float:
+def activation_peak_gib(
+    served: ServedModel, catalog: Catalog, batching: BatchDefaults, tp: int, last_stage: bool
+) -> float:
+    """Torch peak during vLLM's profiling run, per GPU.
+
+    Forward pass: hidden states plus the widest MLP / attention projections of
+    max_num_batched_tokens tokens. Last pipeline stage: the dummy sampler run over
+    max_num_seqs x vocab logits, which dominates for large vocabularies
+    (GPUModelRunner.profile_run -> _dummy_sampler_run). sampler_bytes_per_logit is the sampler's
+    working set per logit on top of the logits themselves: an fp32 copy (4 B), fp32 softmax
+    probabilities (4 B) and the top-k/top-p sort's fp32 values (4 B) make 12 B; the fitted
+    value (benchmarks/fit.py, ~12.5) adds the caching allocator's rounding of those blocks.
+    """
     fitted = catalog.vllm.fitted
-    if tp > 1:
-        return fitted.non_torch_tp_base_gib + fitted.non_torch_tp_per_rank_gib * tp
-    if pp > 1:
-        return fitted.non_torch_pp_only_gib
-    return fitted.non_torch_single_gib
+    terms = activation_terms(served, batching, tp)
+    peak = terms.forward
+    if last_stage:
+        sampler = terms.hidden_states + terms.logits * (fitted.sampler_bytes_per_logit + terms.logit_bytes)
+        peak = max(terms.forward, sampler)
+    return fitted.activation_base_gib + peak / GIB
 
 
 def memory_budget(
@@ -132,18 +157,22 @@ def memory_budget(
     context: int,
     utilization: float | None = None,
     memory_mib: float | None = None,
+    topology: Topology = NVLINK,
+    args: EngineArgs = NO_ARGS,
 ) -> MemoryBudget:
     align = expert_alignment(gpu, served)
     if align != served.expert_align:
         served = serve(served.spec, served.fmt.dtype, served.kv_dtype, align, catalog.memo, served.extras)
     visible = visible_gib(gpu, memory_mib)
     util = utilization or behaviour.gpu_memory_utilization
-    batching = batch_defaults(catalog, gpu, visible)
+    batching = batch_defaults(catalog, gpu, visible, args)
     block = catalog.vllm.block_size
     usable = util * visible
     # per-stage memory does not depend on the request's context: memoised on the served model
-    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block)
-    stages = served.memo.get(key, _compute_stages, served, catalog, tp, pp, behaviour, usable, batching, block)
+    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block, topology, args)
+    stages = served.memo.get(
+        key, _compute_stages, served, catalog, tp, pp, behaviour, usable, batching, block, topology, args
+    )
     concurrency = _max_concurrency(served, stages, batching, block, context, tp, pp)
     binding = stages[0] if len(stages) == 1 else min(stages, key=lambda s: (s.kv_tokens, s.kv_pool))
     reported = int(concurrency * context) if behaviour.tokens_from_concurrency else binding.kv_tokens
@@ -160,25 +189,36 @@ def _compute_stages(
     usable: float,
     batching: BatchDefaults,
     block: int,
+    topology: Topology,
+    args: EngineArgs,
 ) -> tuple[StageMemory, ...]:
-    """Weights, activation peak, runtime and KV pool of each pipeline stage, per GPU."""
+    """Weights, activation peak, runtime and KV pool of each pipeline stage, per GPU.
+
+    --cpu-offload-gb moves decoder-layer parameters to the host, per GPU, until the budget is spent
+    (maybe_offload_to_cpu, applied in make_layers; embeddings and lm_head stay). --enforce-eager
+    captures no CUDA graph, so nothing is estimated for it. --kv-cache-memory-bytes skips the
+    profile's arithmetic and is the pool (Worker.determine_available_memory).
+    """
     fitted = catalog.vllm.fitted
     stages = []
     for stage in pipeline_stages(served.arch.layers, pp):
-        weights = served.stage_weight_bytes(stage, tp) / GIB
+        offloaded = min(args.cpu_offload_gb * GIB, served.stage_layer_bytes(stage, tp))
+        weights = (served.stage_weight_bytes(stage, tp) - offloaded) / GIB
         activation = activation_peak_gib(served, catalog, batching, tp, stage.last)
         # issue 10: the encoder's dummy batch (engine/extra_memory.py)
         activation = multimodal_peak_gib(
             served, fitted.activation_base_gib, batching.max_num_batched_tokens, batching.max_num_seqs, tp,
             activation, stage.first,
         )  # fmt: skip
-        non_torch = non_torch_gib(catalog, tp, pp)
+        non_torch = non_torch_gib(catalog, tp, pp, topology)
         cudagraph = (
             fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * stage.layer_count
-            if behaviour.subtract_cudagraph_estimate
+            if behaviour.subtract_cudagraph_estimate and not args.enforce_eager
             else 0.0
         )
         pool = usable - weights - activation - non_torch - cudagraph
+        if args.kv_cache_memory_bytes is not None:
+            pool = args.kv_cache_memory_bytes / GIB
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)
         blocks = math.floor(pool * GIB / (per_token * block)) if pool > 0 and per_token else 0
         stages.append(

@@ -53,9 +53,19 @@ class BatchDefaults(_Frozen):
 
 class Batching(_Frozen):
     large_gpu_min_gib: float
-    small_arch_excluded: list[str]
+    large_excluded_device_names: list[str]
     large: BatchDefaults
     small: BatchDefaults
+    offline_large: BatchDefaults
+    offline_small: BatchDefaults
+
+
+class Allreduce(_Frozen):
+    """When vLLM's custom all-reduce is set up, and what it allocates."""
+
+    custom_world_sizes: list[int]
+    custom_buffer_mib: float
+    source: str
 
 
 class Fitted(_Frozen):
@@ -65,6 +75,7 @@ class Fitted(_Frozen):
     non_torch_pp_only_gib: float
     non_torch_tp_base_gib: float
     non_torch_tp_per_rank_gib: float
+    non_torch_tp_pcie_gib: float
     cudagraph_base_gib: float
     cudagraph_gib_per_layer: float
 
@@ -73,7 +84,6 @@ class Performance(_Frozen):
     step_overhead_ms: float
     allreduce_latency_us: dict[str, float]
     pcie_gbps_by_gen: dict[int, float]
-    efa_gbps_per_gpu: float
 
 
 class Kernels(_Frozen):
@@ -93,6 +103,7 @@ class VllmFile(_Frozen):
     block_size: int
     versions: list[VllmVersion]
     batching: Batching
+    allreduce: Allreduce
     fitted: Fitted
     performance: Performance
     kernels: Kernels

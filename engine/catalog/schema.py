@@ -147,6 +147,8 @@ class GpuSpec(_Strict):
     id: str
     name: str
     aliases: list[str] = []
+    #: aliases that also fit another part ("a100": 40 or 80 GB): resolved here, and the answer says so
+    ambiguous_aliases: list[str] = []
     vendor: Literal["nvidia", "amd", "aws"]
     architecture: str
     compute_capability: str | None

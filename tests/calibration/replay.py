@@ -9,12 +9,14 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.catalog.loader import Catalog, version_key
+from engine.catalog.loader import Catalog, VllmVersion, version_key
 from engine.catalog.resolve import resolve_model
+from engine.catalog.schema import GpuSpec
 from engine.performance import estimate_speed, link_for
 from engine.placement import find_gpu, valid_tp_degrees
-from engine.served import serve
+from engine.served import ServedModel, serve
 from engine.vllm_memory import memory_budget
+from engine.vllm_overheads import Topology
 
 HERE = Path(__file__).parent
 
@@ -100,17 +102,38 @@ def memory_rows(min_version: str = "0.17.0") -> list[dict[str, str]]:
     return chosen
 
 
-def replay_memory(catalog: Catalog, row: dict[str, str]) -> MemoryReplay:
+@dataclass(frozen=True)
+class RowSetup:
+    """A vllm_memory.csv row as the engine sees it."""
+
+    served: ServedModel
+    gpu: GpuSpec
+    tp: int
+    pp: int
+    util: float
+    max_len: int
+    behaviour: VllmVersion
+
+
+def row_setup(catalog: Catalog, row: dict[str, str]) -> RowSetup:
     resolved = resolve_model(catalog, row["model"])
     weights = resolved.implied_weights or _weights(row["weights_dtype"])
     kv = "fp8" if row["kv_dtype"].startswith("fp8") else "auto"
-    served = serve(resolved.spec, weights, kv)
-    gpu = find_gpu(catalog, _gpu_name(row))
-    tp, pp = int(row["tp"]), int(row["pp"])
-    util = float(row["gpu_mem_util"].split()[0])
-    max_len = int(row["max_model_len"].split()[0])
-    behaviour = catalog.vllm_version(_version(row["engine_version"]) or catalog.vllm.default_version)
-    budget = memory_budget(served, catalog, gpu, tp, pp, behaviour, max_len, util)
+    return RowSetup(
+        serve(resolved.spec, weights, kv),
+        find_gpu(catalog, _gpu_name(row)),
+        int(row["tp"]),
+        int(row["pp"]),
+        float(row["gpu_mem_util"].split()[0]),
+        int(row["max_model_len"].split()[0]),
+        catalog.vllm_version(_version(row["engine_version"]) or catalog.vllm.default_version),
+    )
+
+
+def replay_memory(catalog: Catalog, row: dict[str, str]) -> MemoryReplay:
+    setup = row_setup(catalog, row)
+    served, gpu, tp, pp, util, max_len = setup.served, setup.gpu, setup.tp, setup.pp, setup.util, setup.max_len
+    budget = memory_budget(served, catalog, gpu, tp, pp, setup.behaviour, max_len, util)
     concurrency = budget.max_concurrency
     first = budget.stages[0]
     return MemoryReplay(
@@ -195,7 +218,8 @@ def replay_throughput(catalog: Catalog, row: dict[str, str]) -> ThroughputReplay
     assert tp in valid_tp_degrees(served, count)
     prompt, output = int(row["input_len"]), int(row["output_len"])
     behaviour = catalog.vllm_version(catalog.vllm.default_version)
-    budget = memory_budget(served, catalog, gpu, tp, 1, behaviour, prompt + output)
+    topology = Topology("nvlink" if gpu.nvlink_gbps else "pcie")
+    budget = memory_budget(served, catalog, gpu, tp, 1, behaviour, prompt + output, topology=topology)
     predicted = 0.0
     if budget.loads and budget.max_concurrency >= 1:
         link = link_for(catalog, gpu, "nvlink" if gpu.nvlink_gbps else "pcie")

@@ -159,15 +159,15 @@ def test_a_count_of_instances_is_read_and_planned(catalog: Catalog) -> None:
 
 # 7. every fix re-planned, and one that does not suffice says so with the number
 def test_fixes_are_replanned_and_say_when_they_fall_short(catalog: Catalog) -> None:
-    turn = ask(catalog, "llama 3.3 70b fp8 8k on p5.4xlarge")
+    turn = ask(catalog, "llama 3.3 70b fp8 9k on p5.4xlarge")
     fixes = {f.lever: f for f in turn.plan.fixes}
     kv = fixes["kv_fp8"]
-    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 7840, 352)
-    assert "--kv-cache-dtype fp8: on p5.4xlarge, 7,840 tokens of KV, still 352 short" in words(kv)
+    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 8768, 448)
+    assert "--kv-cache-dtype fp8: on p5.4xlarge, 8,768 tokens of KV, still 448 short" in words(kv)
     for lever, fix in fixes.items():  # each one is what the engine says for that change
         change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": fix.value},
                   "context": {"context_tokens": fix.value}, "utilization": {"gpu_memory_utilization": fix.value}}[lever]  # fmt: skip
-        base = {"model": "llama-3.3-70b", "weights": "fp8", "instance": "p5.4xlarge", "tp": 1}
+        base = {"model": "llama-3.3-70b", "weights": "fp8", "instance": "p5.4xlarge", "tp": 1, "context_tokens": 9216}
         again = plan(Request(**{**base, **change}), catalog)
         assert again.candidates[0].kv_cache_tokens == fix.kv_tokens, lever
 

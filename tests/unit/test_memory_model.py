@@ -90,3 +90,21 @@ def test_mxfp4_experts_are_padded_on_blackwell(catalog: Catalog) -> None:
     h100 = memory_budget(model, catalog, catalog.gpu("h100-sxm"), 1, 1, behaviour, 8192)
     b200 = memory_budget(model, catalog, catalog.gpu("b200"), 1, 1, behaviour, 8192)
     assert b200.binding.weights > h100.binding.weights > model.total_weight_bytes / GIB
+
+
+def test_the_default_is_the_newest_modelled_and_a_newer_release_says_whose_rules_it_used(catalog: Catalog) -> None:
+    from engine.ranking import plan
+    from engine.request import Request
+    from tests.support import words
+
+    assert catalog.vllm.default_version == catalog.vllm.newest_modelled == catalog.vllm.versions[-1].version
+    newer = plan(Request(model="llama-3.1-8b", vllm_version="0.31.0"), catalog)
+    said = [words(n) for n in newer.warnings]
+    assert any("0.31.0 is newer" in w and "planned with 0.28's rules" in w for w in said)
+    assert catalog.vllm_version("0.31.0") == catalog.vllm_version("0.28")
+
+
+def test_the_cuda_graph_estimate_is_subtracted_from_0_21_as_vllm_s_own_log_says(catalog: Catalog) -> None:
+    """'CUDA graph memory profiling is enabled (default since v0.21.0)': 0.20 only logged it."""
+    assert not catalog.vllm_version("0.20.2").subtract_cudagraph_estimate
+    assert catalog.vllm_version("0.21.0").subtract_cudagraph_estimate

@@ -202,7 +202,7 @@ PHRASINGS: list[tuple[str, dict]] = [
     ("llama 3.1 8b on 2x H100", {"model": L31_8, "gpu": "h100-sxm", "gpus": 2}),
     ("llama 3.1 8b on 4 L40S", {"model": L31_8, "gpu": "l40s", "gpus": 4}),
     ("llama 3.1 8b on a single A10G", {"model": L31_8, "gpu": "a10g", "gpus": 1}),
-    ("llama 3.1 8b on 8×A100", {"model": L31_8, "gpu": "a100-80gb", "gpus": 8}),
+    ("llama 3.1 8b on 8×A100", {"model": L31_8, "gpu": "a100", "gpus": 8}),  # ambiguous: kept as typed
     ("llama 3.1 8b tp 4 on 4x l4", {"model": L31_8, "tp": 4, "gpu": "l4", "gpus": 4}),
     ("llama 3.1 8b tp=2 on 2 h100s", {"model": L31_8, "tp": 2, "gpu": "h100-sxm", "gpus": 2}),
     ("llama 3.1 8b util 0.95", {"model": L31_8, "gpu_memory_utilization": 0.95}),
