@@ -17,6 +17,7 @@ from engine.notes import Note
 from engine.plan import Candidate, Plan
 from engine.request import Request
 from engine.vllm_memory import memory_budget
+from engine.vllm_overheads import Topology, engine_args
 
 #: bar groups for the top picks (one per distinct GPU layout); the cheapest rejected instance comes after them
 TOP_PICKS = 3
@@ -162,11 +163,14 @@ def capacity_curve(plan: Plan, request: Request, catalog: Catalog) -> CapacityCu
     gpu = catalog.gpu(top.gpu_id)
     instance = catalog.instances.get(top.instance_type) if top.instance_type else None
     memory_mib = instance.memory_mib_per_gpu if instance else None
+    # the same wiring and flags the plan was made with (engine/search.py), so the asked point is the answer's
+    topology = Topology(top.interconnect, tp_spans_nodes=top.tp > top.gpu_count // max(1, top.nodes))
     points = []
     for length in _contexts(plan.request.context_tokens, plan.model.max_context):
         budget = memory_budget(
-            ctx.served, catalog, gpu, top.tp, top.pp, ctx.behaviour, length, request.gpu_memory_utilization, memory_mib
-        )
+            ctx.served, catalog, gpu, top.tp, top.pp, ctx.behaviour, length, request.gpu_memory_utilization, memory_mib,
+            topology, engine_args(request),
+        )  # fmt: skip
         points.append(CapacityPoint(length, budget.max_concurrency if budget.loads else 0.0))
     load = plan.request.concurrency
     return CapacityCurve(top, tuple(points), plan.request.context_tokens, None if load == "max" else int(load))

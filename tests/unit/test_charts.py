@@ -46,10 +46,16 @@ def test_the_budget_parts_add_up_to_the_gpu_and_vllm_may_use_its_share(catalog: 
         assert bar.may_use == pytest.approx(0.92 * bar.memory)
         assert bar.over == 0
     miss = chart.bars[-1]
-    assert miss.kv_cache == 0 and miss.over == pytest.approx(miss.weights + miss.activation + miss.runtime - miss.may_use)
     near = [c for c in turn.plan.candidates if not c.feasible and 0 < c.weights_gib_per_gpu <= c.gpu_memory_gib]
     assert miss.usd_per_hour == min(c.usd_per_hour for c in near if c.usd_per_hour)  # the cheapest near miss
-    assert miss.instance == "g6.12xlarge" and miss.weights < miss.memory
+    (rejected,) = [c for c in near if c.instance == miss.instance]
+    assert miss.weights < miss.memory and miss.weights == pytest.approx(rejected.weights_gib_per_gpu)
+    if miss.kv_cache:  # a KV pool smaller than one request: the parts still fill the GPU
+        assert rejected.verdict == "no_kv_room" and miss.over == 0
+        assert miss.kv_cache == pytest.approx(rejected.kv_cache_gib_per_gpu)
+        assert sum(miss.part(p) for p in PARTS) == pytest.approx(miss.memory, abs=1e-6)
+    else:  # no pool at all: the bar says by how much the rest overshoots what vLLM may use
+        assert miss.over == pytest.approx(miss.weights + miss.activation + miss.runtime - miss.may_use)
 
 
 def test_the_capacity_curve_meets_the_answer_at_the_asked_context_and_falls_with_length(catalog: Catalog) -> None:
@@ -164,3 +170,12 @@ def test_long_or_repeated_names_become_distinct_categories_of_twenty_characters(
     names = _unique(["8 × RTX PRO 6000 Blackwell", "8 × RTX PRO 6000 Blackwell ✗", "g6e.xlarge", "g6e.xlarge"])
     assert all(len(n) <= 20 for n in names) and len(set(names)) == 4
     assert names[2:] == ["g6e.xlarge", "g6e.xlarge 2"]
+
+
+def test_a_near_miss_with_no_kv_pool_shows_how_far_over_it_is(catalog: Catalog) -> None:
+    turn = respond("qwen2.5 72b awq 32k", None, catalog)  # the cheapest near miss (one L40S) has no pool at all
+    chart = budget_chart(turn.plan) if turn.plan else None
+    assert chart is not None and chart.bars[-1].rejected
+    miss = chart.bars[-1]
+    assert miss.kv_cache == 0 and miss.over > 0 and miss.weights < miss.memory
+    assert miss.over == pytest.approx(miss.weights + miss.activation + miss.runtime - miss.may_use)
