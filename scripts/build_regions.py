@@ -126,7 +126,7 @@ def main() -> None:
         }
         name, places = REGIONS[code]
         regions.append({"code": code, "name": name, "places": places, "offered": offered})
-    as_of = {"prices": "2026-01-21 (some rows 2026-08-26)", "offerings": "2026-10-27"}  # us-east-1 rows: KP, 2026-07-20
+    as_of = {"prices": "2026-01-21, some rows 2026-08-26", "offerings": "2026-10-27"}  # us-east-1 rows: KP, 2026-07-20
     text = regions_yaml(as_of, SOURCES, regions, refreshed=False, header=HEADER)
     (DATA / "regions.yaml").write_text(text, encoding="utf-8")
     print(f"{len(regions)} regions, {sum(len(r['offered']) for r in regions)} offerings, "
