@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 import uuid
@@ -314,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands["catalog"] = run_catalog  # regions (issue 12)
     try:
         return commands[args.command](args)
+    except BrokenPipeError:  # `headroom plan ... | head`: the reader left; nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_OK
     except Exception:  # noqa: BLE001 - the CLI's error boundary: a message with a reference, exit 1
         print(_internal_error(), file=sys.stderr)
         return EXIT_FAILURE

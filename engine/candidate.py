@@ -27,6 +27,9 @@ def candidate(ctx: PlanContext, hw: Hardware, a: Assessment) -> Candidate:
     checkpoint_gib = ctx.served.total_weight_bytes / GIB
     if hw.instance and hw.instance.ram_gib and hw.instance.ram_gib < checkpoint_gib / hw.nodes:
         caveats.append(note("host_ram_low", ram_gib=hw.instance.ram_gib, checkpoint_gib=checkpoint_gib))
+    offload = min((ctx.request.cpu_offload_gb or 0) * hw.gpu_count / hw.nodes, checkpoint_gib / hw.nodes)  # vLLM stops at the layers
+    if hw.instance and hw.instance.ram_gib and offload and hw.instance.ram_gib < offload + checkpoint_gib / hw.nodes:
+        caveats.append(note("cpu_offload_ram", ram_gib=hw.instance.ram_gib, offload_gib=offload))
     if a.feasible and quantizes_on_load(ctx):
         caveats.append(note("fp8_online_quantization"))
     if a.replicas > 1 and a.feasible:

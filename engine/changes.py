@@ -10,6 +10,9 @@ FIELDS = (
     "model", "weights_dtype", "kv_dtype", "context_tokens", "input_tokens", "output_tokens", "concurrency",
     "instance", "gpu", "gpus", "tp", "pp", "replicas", "gpu_memory_utilization", "vllm_version", "region", "families",
     "exclude_families", "max_usd_per_hour", "min_tokens_per_s", "max_ttft_s", "sort",
+    # the memory flags, vision, drafting and LoRA (issue 10)
+    "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes",
+    "text_only", "draft", "speculative_tokens", "max_loras", "lora_rank",
 )  # fmt: skip
 
 
@@ -31,6 +34,8 @@ def changes(before: Plan, after: Plan) -> list[Note]:
     name_b = top_b.instance if top_b else None
     if name_a != name_b:
         found.append(note("top_pick", old=name_a, new=name_b))
+    elif top_a and top_b and top_a.usd_per_hour != top_b.usd_per_hour:  # same instance, another region's price
+        found.append(note("price", instance=name_b, old=top_a.usd_per_hour, new=top_b.usd_per_hour))
     elif top_a and top_b and top_a.max_concurrency != top_b.max_concurrency:
         found.append(note("holds", instance=name_b, old=top_a.max_concurrency, new=top_b.max_concurrency))
     return found

@@ -113,6 +113,10 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     blocked = _block_limits(ctx)
     if blocked is not None:
         warnings.append(blocked)
+    if req.enforce_eager:  # the speed model assumes CUDA graphs (performance.py's fixed step overhead)
+        warnings.append(note("eager_speed"))
+    if req.cpu_offload_gb:  # offloaded layers stream over PCIe on every step; performance.py does not count it
+        warnings.append(note("cpu_offload_speed", gb=req.cpu_offload_gb))
     return ctx, warnings, assumptions
 
 

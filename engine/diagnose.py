@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.catalog.schema import GpuSpec
@@ -20,7 +22,7 @@ from engine.paste_reader import PasteReading
 from engine.placement import find_gpu
 from engine.plan import Candidate, Plan
 from engine.ranking import plan as make_plan
-from engine.request import Request
+from engine.request import Request, validation_problems
 
 #: kinds whose cause is memory: the budget comparison and the fixes apply
 MEMORY_KINDS = frozenset({"kv_too_small_for_max_len", "no_cache_blocks", "cuda_oom", "healthy_startup"})
@@ -84,7 +86,7 @@ def diagnose(
             settings["families"] = tuple(sorted({i.family for i in catalog.instances.values() if i.interconnect == "nvlink"}))
         try:
             anywhere = make_plan(Request.model_validate({**settings, **overrides, "model": model}), catalog)
-        except HeadroomError:
+        except (HeadroomError, ValidationError):
             anywhere = None
         elsewhere = anywhere.top if anywhere else None
         return Diagnosis(reading, None, anywhere, None, (), tuple(assumed), (), elsewhere)
@@ -93,7 +95,11 @@ def diagnose(
     missing = tuple(name for name, known in (("model", model), ("gpu", hardware)) if not known)
     if missing:
         return Diagnosis(reading, None, None, None, (), tuple(assumed), missing)
-    request = Request.model_validate({**_settings(reading), **overrides, **hardware, "model": model})
+    try:
+        request = Request.model_validate({**_settings(reading), **overrides, **hardware, "model": model})
+    except ValidationError as exc:  # settings vLLM itself refuses: said, not planned around
+        assumed.append(note("paste_settings_refused", problems=validation_problems(exc)))
+        return Diagnosis(reading, None, None, None, (), tuple(assumed), ())
     try:
         planned = make_plan(request, catalog)
     except HeadroomError:
@@ -157,6 +163,7 @@ def _settings(reading: PasteReading) -> dict[str, Any]:
 
 _COMMAND_FIELDS = frozenset({"weights", "kv_dtype", "tp", "pp", "replicas", "context_tokens", "gpu_memory_utilization"})
 _COMMAND_FIELDS |= {"text_only", "zero_modalities", "draft", "speculative_tokens", "max_loras", "lora_rank"}  # issue 10
+_COMMAND_FIELDS |= {"max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes"}
 
 #: (term, headroom's candidate field, the printed figure's key in PasteReading.numbers)
 _TERMS = (

@@ -74,6 +74,11 @@ _LOAD_FRACTION = re.compile(
     r"(?<![\w.])(\d*\.\d+)\s*(?:concurrent|simultaneous|parallel|active)?\s*(?:users?|people|sessions?|requests?|streams?|"
     r"clients?|conversations?|chats?)\b"
 )
+#: "-4 users", "-32k context": no count or length is negative; refused, never read without its sign
+_NEGATIVE = re.compile(
+    r"(?<![\w.])-\s?(\d[\d.,]*\s*[km]?)\s*(?:concurrent\s+|simultaneous\s+|active\s+)?(?:users?|people|sessions?|"
+    r"requests?|streams?|clients?|conversations?|chats?|tokens?|context|ctx|replicas?|gpus?)\b"
+)
 _LOAD_MAX = re.compile(
     r"\b(?:max(?:imum)?|full)\s*(?:users|concurrency|load|batch|throughput)\b|\bas many (?:users |requests )?as (?:possible|fit|it can)\b"
     r"|\bconcurrency\s*[=:]?\s*max\b"
@@ -105,10 +110,14 @@ _VLLM = re.compile(r"\bvllm\s*(?:version\s*)?v?(\d+\.\d+(?:\.\d+)?)\b")
 #: vllm serve's memory flags in words: "max-num-seqs 32", "batched tokens 8k", "enforce eager", "cpu offload 10gb"
 _MAX_SEQS = re.compile(r"(?:--)?\bmax[-_ ]?num[-_ ]?seqs\s*[=:]?\s*(\d+)\b")
 _BATCHED = re.compile(r"(?:--)?\b(?:max[-_ ]?num[-_ ]?)?batched[-_ ]?tokens\s*[=:]?\s*" + _TOKENS + r"(?![\w.])")
-_EAGER = re.compile(r"(?:--)?\b(?:enforce[-_ ]?)?eager(?:[-_ ]mode)?\b")
+_EAGER = re.compile(  # the setting, not the adjective: "llama 3.1 8b eager" yes, "I am eager to ..." no
+    r"(?:--)?\benforce[-_ ]?eager\b|\bno cuda ?graphs?\b"
+    r"|(?<!\bam )(?<!\bis )(?<!\bare )(?<!\bso )(?<!\bbe )(?<!\bvery )(?<!\bm )(?<!\bwas )\beager\b(?!\s+(?:to|for)\b)"
+)
 _CPU_OFFLOAD = re.compile(r"(?:--)?\bcpu[-_ ]?offload(?:[-_ ]?gb)?\s*[=:]?\s*" + _NUM + r"\s*(?:gi?b)?\b")
 _REGION = re.compile(
-    r"\b([a-z]{2}(?:-gov)?-(?:east|west|north|south|central|northeast|southeast|northwest|southwest)-\d)\b"
+    # region-shaped words that name no AWS region ("mars-east-1") are read too, so validation refuses them
+    r"\b([a-z]{2,6}(?:-gov)?-(?:east|west|north|south|central|northeast|southeast|northwest|southwest)-\d{1,2})\b"
 )
 _NO_MULTI_NODE = re.compile(
     r"\b(?:no|without|avoid|not)\s*multi[- ]?node\b|\bsingle[- ](?:node|instance|machine|box)\b|\bone (?:node|instance|machine|box)\b"
@@ -204,6 +213,7 @@ INSTANCE_RULES: tuple[Rule, ...] = (
 
 #: numbers, precisions and ranking words, after every pin
 NUMBER_RULES: tuple[Rule, ...] = (
+    Rule(_NEGATIVE, lambda m: _refuse("negative_value", "-" + m.group(1).strip())),
     Rule(_MAX_SEQS, _one("max_num_seqs", int)),
     Rule(_BATCHED, _one("max_num_batched_tokens", tokens)),
     Rule(_EAGER, _constant({"enforce_eager": True})),

@@ -45,6 +45,17 @@ class NormalisedRequest:
     max_ttft_s: float | None = None
     sort: str = "cost"
     model_note: Note | None = None
+    # the memory flags, vision, drafting and LoRA as the plan used them (issue 10)
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    enforce_eager: bool = False
+    cpu_offload_gb: float | None = None
+    kv_cache_memory_bytes: int | None = None
+    text_only: bool = False
+    draft: str | None = None
+    speculative_tokens: int | None = None
+    max_loras: int | None = None
+    lora_rank: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

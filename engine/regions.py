@@ -133,6 +133,7 @@ def regional_options(
         return options, [], [], []
     kept, elsewhere = localise(catalog, code, options)
     warnings = []
+    offered_count = len(kept)
     named = [hw for hw in elsewhere if pinned or (hw.instance and hw.instance.name == asked)]  # pins, "why not X"
     if named:
         names = sorted({hw.instance.name for hw in named if hw.instance})
@@ -140,7 +141,8 @@ def regional_options(
         warnings.append(note("not_offered_in_region", region=code, instances=names, regions=where))
         kept += [dataclasses.replace(hw, usd_per_hour=None, price_note=None) for hw in named]
         elsewhere = [hw for hw in elsewhere if hw not in named]
-    return kept, elsewhere, warnings, [offering_note(catalog, code, spec, len(kept), elsewhere)]
+    said = [offering_note(catalog, code, spec, offered_count, elsewhere)] if offered_count else []  # pins only: warned
+    return kept, elsewhere, warnings, said
 
 
 def offered_only(catalog: Catalog, code: str, skipped: list[NotEvaluated]) -> list[NotEvaluated]:

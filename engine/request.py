@@ -23,6 +23,10 @@ MAX_USERS = 1_000_000
 MAX_NODES = 16
 
 
+#: vLLM's largest default --max-num-seqs (vllm serve on a >= 70 GiB GPU; engine/catalog/data/vllm.yaml batching)
+BIGGEST_DEFAULT_MAX_NUM_SEQS = 1024
+
+
 class Request(BaseModel):
     """A capacity-planning question, normalised. ``None`` means "use the sensible default"."""
 
@@ -115,6 +119,13 @@ class Request(BaseModel):
                     "input + output exceed the context",
                     {"input": self.input_tokens, "output": self.output_tokens, "context": self.context_tokens},
                 )
+        # vLLM's SchedulerConfig refuses max_num_batched_tokens < max_num_seqs; its default max_num_seqs is 256
+        # or 1,024 by GPU, so a smaller token budget alone starts on some GPUs and not on others: ask for both
+        batched, seqs = self.max_num_batched_tokens, self.max_num_seqs
+        if batched is not None and batched < (seqs or BIGGEST_DEFAULT_MAX_NUM_SEQS):
+            raise PydanticCustomError(
+                "batched_below_seqs", "max_num_batched_tokens below max_num_seqs", {"batched": batched, "seqs": seqs or 0}
+            )
         for limit in (self.input_tokens, self.output_tokens):
             if (
                 limit

@@ -121,8 +121,8 @@ def read_command(command: str) -> ServeCommand:
                 read.not_modelled.append(f"{flag} {value}".strip())
             else:
                 extras.update(extra)
-        elif flag == "--enforce-eager":
-            raw["enforce_eager"] = "true"
+        elif flag == "--enforce-eager":  # a switch; argparse's BooleanOptionalAction-style "=false" turns it off
+            raw["enforce_eager"] = "false" if inline.lower() in {"false", "0", "no", "off"} else "true"
         elif flag in NOT_MODELLED:
             read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
         else:
@@ -176,6 +176,6 @@ def _fields(raw: dict[str, str]) -> dict[str, object]:
                          ("kv_cache_memory_bytes", int)):  # fmt: skip
         if key in raw:
             fields[key] = _number(raw, key, convert)
-    if "enforce_eager" in raw:
+    if raw.get("enforce_eager") == "true":
         fields["enforce_eager"] = True
     return fields

@@ -90,8 +90,11 @@ def extras_for(
             draft = Draft(tokens, mtp_layers=spec.arch.mtp_layers)
         else:
             drafter = _drafter(catalog, spec, req.draft)
-            if drafter.arch.vocab != spec.arch.vocab:
-                notes.append(note("draft_vocab_differs", draft=drafter.name, model=spec.name))
+            if drafter.arch.vocab != spec.arch.vocab:  # vLLM needs the target's tokenizer: no command that cannot start
+                raise InvalidRequest(
+                    "draft_vocab_differs", draft=drafter.name, model=spec.name,
+                    draft_vocab=drafter.arch.vocab, model_vocab=spec.arch.vocab,
+                )  # fmt: skip
             own = weights if weights == spec.dtype else None
             draft = Draft(tokens, model=serve(drafter, own, req.kv_dtype, memo=catalog.memo))  # one object per drafter
         named = draft.model.spec.name if draft.model else "mtp"

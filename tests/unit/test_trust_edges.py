@@ -1,0 +1,97 @@
+"""Trust edges found by a review as a demanding user: each answer changes the request, refuses it, or says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.catalog.loader import Catalog
+from engine.paste_reader import read_paste
+from engine.service import diagnosis, respond
+from tests.support import VIEWS
+
+
+def ask(catalog: Catalog, text: str, **flags: object):  # noqa: ANN201
+    return respond(text, None, catalog, flags or None)
+
+
+def test_enforce_eager_false_in_a_pasted_command_keeps_cuda_graphs(catalog: Catalog) -> None:
+    off = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager=false", instance="g6e.xlarge")
+    on = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager", instance="g6e.xlarge")
+    assert not off.request.enforce_eager and on.request.enforce_eager
+    assert "--enforce-eager" not in off.plan.top.vllm_command and off.plan.top.cudagraph_gib_per_gpu > 0
+    assert on.plan.top.cudagraph_gib_per_gpu == 0
+
+
+def test_a_diagnosis_plans_with_the_memory_flags_the_paste_used(catalog: Catalog) -> None:
+    paste = ("$ vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 32768 --max-num-seqs 32 --enforce-eager\n"
+             "ERROR 11-20 10:00:20 [core.py:700] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n")  # fmt: skip
+    d = diagnosis(read_paste(paste), catalog, {"instance": "g6.xlarge"}).diagnosis
+    assert d.request.max_num_seqs == 32 and d.request.enforce_eager
+    assert d.candidate.cudagraph_gib_per_gpu == 0
+    assert "--max-num-seqs 32 --enforce-eager" in d.candidate.vllm_command
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("llama 3.1 8b batched tokens 100", "also set max-num-seqs 100 or less"),
+        ("vllm serve meta-llama/Llama-3.1-8B-Instruct --max-num-seqs 512 --max-num-batched-tokens 256",
+         "--max-num-batched-tokens 256 below --max-num-seqs 512"),
+    ],
+)  # fmt: skip
+def test_a_token_budget_below_the_sequence_limit_is_refused_as_vllm_refuses_it(catalog: Catalog, text, says) -> None:
+    turn = ask(catalog, text)
+    assert turn.kind == "error" and says in VIEWS.error(turn.error)
+    fine = ask(catalog, "llama 3.1 8b batched tokens 512 max-num-seqs 64")
+    assert "--max-num-seqs 64 --max-num-batched-tokens 512" in fine.plan.top.vllm_command
+
+
+def test_a_named_draft_with_another_vocabulary_is_refused(catalog: Catalog) -> None:
+    turn = ask(catalog, "qwen3 32b draft llama-3.2-1b on g6e.12xlarge")
+    assert turn.kind == "error" and turn.error.code == "draft_vocab_differs"
+    assert "128,256" in VIEWS.error(turn.error) and "151,936" in VIEWS.error(turn.error)
+
+
+@pytest.mark.parametrize("text", ["llama 3.1 8b -4 users", "llama 3.1 8b -32k context", "llama 3.1 8b - 4 users"])
+def test_negative_counts_are_refused_not_read_without_their_sign(catalog: Catalog, text: str) -> None:
+    turn = ask(catalog, text)
+    assert turn.kind == "error" and turn.error.code == "negative_value"
+
+
+def test_eager_the_adjective_is_not_eager_the_setting(catalog: Catalog) -> None:
+    assert not ask(catalog, "I am eager to serve llama 3.1 8b on g6.xlarge").request.enforce_eager
+    assert ask(catalog, "llama 3.1 8b eager on g6.xlarge").request.enforce_eager
+
+
+def test_eager_and_cpu_offload_say_the_speeds_ignore_them_and_offload_checks_host_ram(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b eager cpu offload 100gb on g6.xlarge")
+    codes = {n.code for n in turn.plan.warnings}
+    assert {"eager_speed", "cpu_offload_speed"} <= codes
+    ram = [n for n in turn.plan.top.caveats if n.code == "cpu_offload_ram"]
+    assert ram and ram[0].offload_gib < 16  # capped at the weights vLLM can offload, not the 100 GB asked
+
+
+def test_a_pinned_instance_the_region_lacks_is_priced_as_not_offered(catalog: Catalog) -> None:
+    text = VIEWS.terminal(ask(catalog, "llama 3.1 8b on g7e.2xlarge in sa-east-1").plan)
+    assert "EC2 does not offer g7e.2xlarge in sa-east-1" in text
+    assert "Capacity Blocks" not in text and "ranked only the 0" not in text
+
+
+@pytest.mark.parametrize(("text", "model"), [("qwen3 235b fp8", "Qwen/Qwen3-235B-A22B"),
+                                             ("qwen3 next 80b", "Qwen/Qwen3-Next-80B-A3B-Instruct")])  # fmt: skip
+def test_loose_names_of_catalog_models_resolve(catalog: Catalog, text: str, model: str) -> None:
+    assert ask(catalog, text).request.model == model
+
+
+def test_a_region_shaped_word_that_is_no_region_is_refused(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b in mars-east-1")
+    assert turn.kind == "error" and "'mars-east-1' is not an AWS region" in VIEWS.error(turn.error)
+
+
+def test_a_follow_up_reports_the_flag_it_changed_and_the_price_it_moved(catalog: Catalog) -> None:
+    first = ask(catalog, "llama 3.1 8b on g6e.12xlarge")
+    eager = respond("with eager", first.memory, catalog)
+    said = [VIEWS.say(n) for n in eager.changes]
+    assert "enforce-eager: off → on" in said
+    tokyo = respond("in tokyo", eager.memory, catalog)
+    assert any(n.code == "price" and n.old == pytest.approx(10.49, abs=0.01) and n.new > n.old for n in tokyo.changes)
