@@ -99,6 +99,7 @@ _TTFT = re.compile(
     + r"\s*(ms|milliseconds?|s|secs?|seconds?)\b"
 )
 _TP = re.compile(r"\b(?:tp|tensor[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
+_PP = re.compile(r"\b(?:pp|pipeline[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
 _REPLICAS = re.compile(
     r"\b(\d+)\s*(?:data[- ]parallel\s*)?(?:replicas?|copies)\b|\b(?:dp|data[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b"
 )
@@ -219,6 +220,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     Rule(_EAGER, _constant({"enforce_eager": True})),
     Rule(_CPU_OFFLOAD, _one("cpu_offload_gb", float)),
     Rule(_TP, _one("tp", int)),
+    Rule(_PP, _one("pp", int)),
     Rule(_REPLICAS, _first_group("replicas", int)),
     Rule(_UTIL, _one("gpu_memory_utilization", _fraction)),
     Rule(_VLLM, _one("vllm_version")),

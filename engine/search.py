@@ -173,7 +173,23 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
     key = hw.set_key
     if key in scratch.chosen:
         return scratch.chosen[key]
-    pp = req.pp or 1
+    best = _best_split(ctx, scratch, hw, req.pp or 1)
+    if req.pp is None and (best is None or not best.feasible):
+        # nothing fits with one pipeline stage (e.g. a block-FP8 checkpoint whose TP is capped below the GPU
+        # count): vLLM also pipelines across the GPUs of one host, so try 2, 4, 8 stages before giving up
+        for pp in (2, 4, 8):
+            option = _best_split(ctx, scratch, hw, pp) if hw.gpu_count % pp == 0 and pp < hw.gpu_count else None
+            if option is not None and option.feasible:
+                best = option
+                break
+    if best is not None:
+        scratch.chosen[key] = best
+    return best
+
+
+def _best_split(ctx: PlanContext, scratch: Scratch, hw: Hardware, pp: int) -> Assessment | None:
+    """The best TP x replicas layout with `pp` pipeline stages on one host; None when none can run."""
+    req = ctx.request
     if hw.gpu_count % pp:
         return None
     per_stage = hw.gpu_count // pp
@@ -194,6 +210,4 @@ def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment
             best = option
         elif goal != "max" and best.feasible and option.feasible:
             break  # per-token cost and per-user speed rise with TP, then fall: past the peak, stop
-    assert best is not None
-    scratch.chosen[key] = best
     return best

@@ -95,3 +95,14 @@ def test_a_follow_up_reports_the_flag_it_changed_and_the_price_it_moved(catalog:
     assert "enforce-eager: off → on" in said
     tokyo = respond("in tokyo", eager.memory, catalog)
     assert any(n.code == "price" and n.old == pytest.approx(10.49, abs=0.01) and n.new > n.old for n in tokyo.changes)
+
+
+def test_one_host_pipelines_when_its_tp_is_capped_and_pp_is_read_in_words(catalog: Catalog) -> None:
+    """Qwen3-235B's FP8 blocks allow TP 4 at most; on 8 L40S TP4 x 2 replicas does not load, TP4 PP2 does."""
+    turn = ask(catalog, "qwen3 235b a22b fp8 on g6e.48xlarge")
+    (top,) = turn.plan.candidates
+    assert (top.tp, top.pp, top.feasible) == (4, 2, True)
+    assert "--tensor-parallel-size 4 --pipeline-parallel-size 2" in top.vllm_command
+    assert ask(catalog, "qwen3 235b fp8 tp 4 pp 2 on g6e.48xlarge").request.pp == 2
+    single = ask(catalog, "llama 3.1 8b on g6e.12xlarge").plan.top  # what fits without stages keeps one stage
+    assert single.pp == 1
