@@ -58,6 +58,7 @@ class ServeCommand:
     ignored: list[str] = field(default_factory=list)  # flags that do not change memory
     words: list[str] = field(default_factory=list)  # words after the command that are not flags ("on g6e.xlarge")
     prose: str = ""  # the words around the command ("will this OOM on g6e.12xlarge?")
+    quantization: str | None = None  # --quantization as written (awq, gptq, fp8, ...)
 
 
 def split_command(text: str) -> tuple[str, str] | None:
@@ -131,6 +132,7 @@ def read_command(command: str) -> ServeCommand:
         raise ParseError("command_without_model")
     extras, unused = settle_lora(extras)  # issue 10
     read.fields = _fields(raw) | extras
+    read.quantization = raw.get("quantization", "").lower() or None
     read.ignored += unused
     return read
 

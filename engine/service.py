@@ -114,7 +114,7 @@ def understand(
                 if command.fields[key] != flags[key]:  # `--max-model-len 8192` pasted, --context 32k given
                     raise ParseError("conflicting_values", field=key, first=command.fields[key], second=flags[key])
             request, unread = _next_request(command.prose, None, catalog, {**command.fields, **flags})
-            return Intent("ask", request, unread=unread, remarks=_remarks(command))
+            return Intent("ask", request, unread=unread, remarks=_remarks(command, catalog))
         request, unread = _next_request(text, memory, catalog, overrides or {})
     except (HeadroomError, ValidationError) as exc:
         error = _user_error(exc)
@@ -185,8 +185,23 @@ def _command(text: str) -> ServeCommand | None:
     return command
 
 
-def _remarks(command: ServeCommand) -> tuple[Note, ...]:
+#: --quantization methods that need a checkpoint stored that way (vLLM cannot quantize to them while loading)
+_STORED_ONLY = frozenset({"awq", "awq_marlin", "gptq", "gptq_marlin", "modelopt_fp4", "mxfp4"})
+
+
+def _remarks(command: ServeCommand, catalog: Catalog) -> tuple[Note, ...]:
     found = []
+    method, model = command.quantization, str(command.fields.get("model") or "")
+    if method in _STORED_ONLY and model:
+        from engine.catalog.resolve import resolve_model
+
+        try:
+            stored = resolve_model(catalog, model)
+        except HeadroomError:
+            stored = None
+        if stored is not None and stored.implied_weights is None and stored.spec.dtype in {"bf16", "fp16", "fp32"}:
+            # vLLM refuses this as written: the plan's command names a checkpoint in that format instead
+            found.append(note("command_needs_stored_format", method=method, model=model))
     if command.not_modelled:
         found.append(note("command_not_modelled", flags=command.not_modelled))
     if command.ignored:

@@ -106,3 +106,12 @@ def test_one_host_pipelines_when_its_tp_is_capped_and_pp_is_read_in_words(catalo
     assert ask(catalog, "qwen3 235b fp8 tp 4 pp 2 on g6e.48xlarge").request.pp == 2
     single = ask(catalog, "llama 3.1 8b on g6e.12xlarge").plan.top  # what fits without stages keeps one stage
     assert single.pp == 1
+
+
+def test_a_pasted_quantization_the_checkpoint_is_not_stored_in_is_said_to_fail_as_written(catalog: Catalog) -> None:
+    turn = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --quantization awq")
+    (remark,) = [r for r in turn.remarks if r.code == "command_needs_stored_format"]
+    assert "vLLM would refuse to start" in VIEWS.say(remark)
+    assert turn.plan.top.vllm_command.startswith("vllm serve hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 ")
+    stored = ask(catalog, "vllm serve hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 --quantization awq")
+    assert not [r for r in stored.remarks if r.code == "command_needs_stored_format"]  # the right checkpoint: no remark
