@@ -113,6 +113,9 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     blocked = _block_limits(ctx)
     if blocked is not None:
         warnings.append(blocked)
+    region = catalog.regions.get(req.region)
+    if req.spot and not (region and region.spot):  # spot prices come only from `headroom catalog refresh`
+        warnings.append(note("spot_unknown", region=req.region))
     if req.enforce_eager:  # the speed model assumes CUDA graphs (performance.py's fixed step overhead)
         warnings.append(note("eager_speed"))
     if req.cpu_offload_gb:  # offloaded layers stream over PCIe on every step; performance.py does not count it

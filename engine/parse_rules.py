@@ -210,6 +210,8 @@ INSTANCE_RULES: tuple[Rule, ...] = (
         ),
         lambda m: {"cheapest_regions": int(m.group(1)) if m.group(1) else 5},
     ),
+    Rule(re.compile(r"\b(?:on\s+|use\s+|using\s+|with\s+)?spot(?:\s+(?:instances?|prices?|capacity|market))?\b"),
+         _constant({"spot": True})),
 )
 
 #: numbers, precisions and ranking words, after every pin

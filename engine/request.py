@@ -70,6 +70,7 @@ class Request(BaseModel):
     model_note: Note | None = None
     # regions (issue 12): "cheapest region for ...": how many regions to compare (cheapest fitting instance each)
     cheapest_regions: int | None = Field(default=None, gt=0, le=40)
+    spot: bool = False  # 'on spot': the answer says whether spot prices are known for the region
     # issue 10: a VLM served for text only, a speculative drafter, LoRA slots (engine/serving_extras.py)
     text_only: bool = False
     zero_modalities: tuple[str, ...] = ()  # a pasted --limit-mm-per-prompt's zeros: text only if they cover the model's

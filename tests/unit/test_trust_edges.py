@@ -115,3 +115,11 @@ def test_a_pasted_quantization_the_checkpoint_is_not_stored_in_is_said_to_fail_a
     assert turn.plan.top.vllm_command.startswith("vllm serve hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 ")
     stored = ask(catalog, "vllm serve hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 --quantization awq")
     assert not [r for r in stored.remarks if r.code == "command_needs_stored_format"]  # the right checkpoint: no remark
+
+
+def test_spot_in_words_is_answered_with_what_is_known_about_spot_prices(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 8b on spot in us-west-2")
+    assert turn.request.spot and not turn.unread
+    (said,) = [n for n in turn.plan.warnings if n.code == "spot_unknown"]
+    assert said.region == "us-west-2" and "catalog refresh" in VIEWS.say(said)
+    assert not [n for n in ask(catalog, "llama 3.1 8b in us-west-2").plan.warnings if n.code == "spot_unknown"]
