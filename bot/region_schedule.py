@@ -37,7 +37,7 @@ async def refresh_cycle(answerer: Answerer, store: Store, release: str, clients:
         source = "aws"
     catalog = await asyncio.to_thread(build_catalog, {**read_sources(), "regions.yaml": text})
     model_index(catalog)
-    answerer.catalog, answerer.answers_key = catalog, f"{release}:{catalog.digest}"
+    answerer.use_catalog(catalog, f"{release}:{catalog.digest}")
     log.info("regions refreshed from %s: catalog %s, prices as of %s", source, catalog.digest,
              catalog.as_of.get("region_prices"))  # fmt: skip
     return source
