@@ -16,13 +16,14 @@ from tests.integration.servers import FakeSlack, RedisProcess, ServerThread, wai
 QWEN_CONFIG = CONFIGS["Qwen/Qwen2.5-7B-Instruct"]
 REPO = "acme-ml/qwen2.5-7b-support-sft"
 OTHER = "acme-ml/qwen2.5-7b-legal-sft"
+UNREAD = ("acme-ml/qwen2.5-7b-finance-sft", "acme-ml/qwen2.5-7b-medical-sft")  # one per test that needs a Hub read
 
 
 @pytest.fixture()
 def hub_bot(
     redis_server: RedisProcess, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Bot, HubStandIn]]:
-    hub = HubStandIn([Repo(r, QWEN_CONFIG, tensors(QWEN_CONFIG)) for r in (REPO, OTHER)]).start()
+    hub = HubStandIn([Repo(r, QWEN_CONFIG, tensors(QWEN_CONFIG)) for r in (REPO, OTHER, *UNREAD)]).start()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HEADROOM_CACHE_DIR", str(tmp_path / "cache"))
@@ -69,3 +70,23 @@ def test_an_interim_message_slack_refuses_blocks_for_becomes_the_plain_answer(
     assert not update.payload.get("blocks") and f"vllm serve {OTHER}" in update.payload["text"]
     assert len(bot.slack.of("refused:chat.update", channel=channel)) == 3
     assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # only the interim message was posted
+
+
+@pytest.mark.parametrize(
+    ("repo", "error", "status", "times"),
+    [(UNREAD[0], "fatal_error", 200, 1), (UNREAD[1], "internal_error", 500, 3)],  # a 500: after the client's retries
+)
+def test_an_interim_message_slack_fails_to_post_leaves_the_answer_posted_once(
+    hub_bot: tuple[Bot, HubStandIn], repo: str, error: str, status: int, times: int
+) -> None:
+    bot, _ = hub_bot
+    bot.slack.fail("chat.postMessage", error, times=times, status=status)  # the interim message
+    channel = unique_channel()
+    event = {"type": "app_mention", "user": "U1", "text": f"<@UHEADROOM> {repo} 4k", "ts": "1700000004.000100",
+             "channel": channel}  # fmt: skip
+    assert bot.event(event).status_code == 200
+    (answer,) = wait_until(lambda: bot.slack.of("chat.postMessage", channel=channel), timeout=30)
+    assert answer.payload["thread_ts"] == event["ts"] and f"vllm serve {repo}" in str(answer.payload["blocks"])
+    assert len(bot.slack.of("refused:chat.postMessage", channel=channel)) == times
+    assert not bot.slack.of("chat.update", channel=channel)
+    assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # the answer once, no error reply after it
