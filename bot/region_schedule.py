@@ -56,4 +56,6 @@ async def run_schedule(answerer: Answerer, store: Store, release: str, hours: fl
             await refresh_cycle(answerer, store, release, clients, hours, dt.datetime.now(dt.UTC))
         except (HeadroomError, CatalogError) as exc:
             log.warning("scheduled price refresh failed, keeping the catalog in use: %s", exc)
+        except Exception:  # anything else (Redis down, an AWS client's surprise): logged, and the schedule goes on
+            log.exception("scheduled price refresh failed unexpectedly, keeping the catalog in use")
         await asyncio.sleep(max(60.0, hours * 3600))

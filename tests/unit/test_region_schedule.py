@@ -18,7 +18,7 @@ from bot.region_schedule import STORE_KEY, refresh_cycle, run_schedule
 from bot.render import Views
 from bot.settings import Settings
 from bot.state import BotState
-from bot.store import MemoryStore
+from bot.store import MemoryStore, RedisStore
 from engine.catalog.loader import Catalog, read_sources
 from engine.hub_model import hub_spec, with_models
 from engine.request import Request
@@ -83,3 +83,21 @@ def test_a_hub_model_read_after_a_refresh_is_added_to_the_refreshed_data(catalog
     assert answerer.base_catalog is refreshed and answerer.answers_key == f"rel:{refreshed.digest}"
     assert asyncio.run(answerer.learn(repo, progress)) is None
     assert answerer.catalog.digest == with_models(refreshed, [hub_spec(read)]).digest  # not the old data's
+
+
+def test_a_cycle_that_fails_unexpectedly_is_logged_and_the_schedule_goes_on(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    answerer = _answerer(catalog, MemoryStore())
+    down = RedisStore("redis://127.0.0.1:9/0", timeout_s=0.2)  # nothing listens there: redis' ConnectionError
+    clients = Clients(pricing_client=boto3.client("pricing", region_name="us-east-1"))
+
+    async def scheduled() -> None:
+        try:
+            await asyncio.wait_for(run_schedule(answerer, down, "rel", 6, clients), timeout=3)
+        finally:
+            await down.close()
+
+    with pytest.raises(TimeoutError):  # still running (asleep until the next cycle) when the test stops it
+        asyncio.run(scheduled())
+    assert "scheduled price refresh failed unexpectedly" in caplog.text and answerer.catalog is catalog
