@@ -214,7 +214,7 @@ class SlackBot:
     async def _answer(
         self, job: Job, surface: str, team: str | None, event: dict, thread_key: str, target: ReplyTarget,
         known_thread: Memory | None = None, addressed: bool = True,
-        before_reply: Callable[[Intent], Awaitable[None]] | None = None,  # the assistant panel's status and title
+        before_reply: Callable[[Intent | None], Awaitable[None]] | None = None,  # the panel's status (None: clear it)
     ) -> None:  # fmt: skip
         channel, user, text = text_of(event.get("channel")), text_of(event.get("user")), text_of(event.get("text"))
         if text_files(event):  # a pasted log often comes as a snippet: read it with the words
@@ -238,6 +238,8 @@ class SlackBot:
         outcome = await self.answerer.reply(intent, thread)
         if not await self._replace_interim(job, target, interim, outcome.message):
             await self.send(job, target, outcome.message)
+        elif before_reply is not None:  # an edited message, unlike a new one, leaves the panel's status showing
+            await before_reply(None)
         await self.remember(team, channel, thread_key, outcome)
         self.metrics.count(surface, outcome.kind)
         log.info(

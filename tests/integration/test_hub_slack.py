@@ -12,11 +12,12 @@ from tests.hub.configs import CONFIGS, tensors
 from tests.hub.standin import HubStandIn, Repo
 from tests.integration.conftest import Bot, bot_settings, unique_channel
 from tests.integration.servers import FakeSlack, RedisProcess, ServerThread, wait_until
+from tests.integration.test_assistant import dm_channel, say, start_thread
 
 QWEN_CONFIG = CONFIGS["Qwen/Qwen2.5-7B-Instruct"]
 REPO = "acme-ml/qwen2.5-7b-support-sft"
 OTHER = "acme-ml/qwen2.5-7b-legal-sft"
-UNREAD = ("acme-ml/qwen2.5-7b-finance-sft", "acme-ml/qwen2.5-7b-medical-sft")  # one per test that needs a Hub read
+UNREAD = ("acme-ml/qwen2.5-7b-finance-sft", "acme-ml/qwen2.5-7b-medical-sft", "acme-ml/qwen2.5-7b-panel-sft")  # one per test that needs a Hub read
 
 
 @pytest.fixture()
@@ -90,3 +91,17 @@ def test_an_interim_message_slack_fails_to_post_leaves_the_answer_posted_once(
     assert len(bot.slack.of("refused:chat.postMessage", channel=channel)) == times
     assert not bot.slack.of("chat.update", channel=channel)
     assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # the answer once, no error reply after it
+
+
+def test_a_panel_answer_that_replaces_the_interim_message_clears_the_status(hub_bot: tuple[Bot, HubStandIn]) -> None:
+    bot, _ = hub_bot
+    channel = dm_channel()
+    thread_ts = start_thread(bot, channel)
+    wait_until(lambda: bot.slack.of("chat.postMessage", channel=channel))  # the greeting
+    say(bot, channel, f"{UNREAD[2]} bf16 8k", thread_ts)
+    (update,) = wait_until(lambda: bot.slack.of("chat.update", channel=channel), timeout=30)
+    assert f"vllm serve {UNREAD[2]}" in str(update.payload["blocks"])
+    working, cleared = wait_until(lambda: len(s := bot.slack.of("assistant.threads.setStatus", channel_id=channel)) == 2
+                                  and s)  # fmt: skip
+    assert working.payload["status"] and cleared.payload["status"] == "" and cleared.payload["thread_ts"] == thread_ts
+    assert cleared.at > update.at  # after the answer arrived
