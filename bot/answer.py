@@ -53,6 +53,11 @@ class Answerer:
         self.base_catalog = catalog  # self.catalog adds the models read from the Hub (bounded by HUB_MODELS_KEPT)
         self.hub = hub
 
+    def use_catalog(self, catalog: Catalog, answers_key: str) -> None:
+        """Swap in new data (a price refresh): the base Hub models are added to, the catalog and the answer-cache
+        key change together, so no answer priced with the old data is cached under the new key."""
+        self.base_catalog, self.catalog, self.answers_key = catalog, catalog, answers_key
+
     def hub_wanted(self, intent: Intent) -> str | None:
         """The Hub repo a message waits for: an id the catalog lacks, or one a thread remembers that this
         process has not read yet."""
@@ -158,10 +163,11 @@ class Answerer:
         """
         said = json.dumps([list(unread), [[r.code, r.data] for r in remarks]], sort_keys=True, default=str)
         said += self._hub_revision(request.model)  # a Hub model's answer is as new as the commit it was read at
+        catalog = self.catalog  # the key and the plan follow the same catalog, even if a refresh swaps it meanwhile
         key = self.state.answer_key(request, self.answers_key, ("more" if more else "") + said)
         is_follow_up = memory is not None and memory.request is not None and memory.request != request
         if is_follow_up:
-            return await self._cached_or_fresh(request, memory, key, is_follow_up, more, unread, remarks)
+            return await self._cached_or_fresh(catalog, request, memory, key, is_follow_up, more, unread, remarks)
         local = self._recent.get(key)
         if local:
             self.metrics.cache.labels("hit").inc()
@@ -172,7 +178,7 @@ class Answerer:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            outcome = await self._cached_or_fresh(request, memory, key, is_follow_up, more, unread, remarks)
+            outcome = await self._cached_or_fresh(catalog, request, memory, key, is_follow_up, more, unread, remarks)
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
@@ -187,7 +193,7 @@ class Answerer:
             del self._pending[key]
 
     async def _cached_or_fresh(
-        self, request: Request, memory: Memory | None, key: str, is_follow_up: bool, more: bool,
+        self, catalog: Catalog, request: Request, memory: Memory | None, key: str, is_follow_up: bool, more: bool,
         unread: tuple[str, ...] = (), remarks: tuple[Note, ...] = (),
     ) -> Outcome:  # fmt: skip
         cached = await self.state.cached_answer(key)
@@ -198,7 +204,7 @@ class Answerer:
             return Outcome(message, Memory(request, cached.get("top")), cached=True)
         self.metrics.cache.labels("miss").inc()
         # CPU-bound (a few ms) and thread-safe: off the event loop, so it keeps acknowledging Slack
-        turn, message = await asyncio.to_thread(self._compute, request, memory, more, unread, remarks)
+        turn, message = await asyncio.to_thread(self._compute, catalog, request, memory, more, unread, remarks)
         if turn.kind == "error":
             return Outcome(message, None, kind="error")
         top = turn.memory.top if turn.memory else None
@@ -208,19 +214,20 @@ class Answerer:
         return Outcome(message, turn.memory)
 
     def _compute(
-        self, request: Request, memory: Memory | None, more: bool, unread: tuple[str, ...], remarks: tuple[Note, ...]
-    ) -> tuple[Turn, Message]:
+        self, catalog: Catalog, request: Request, memory: Memory | None, more: bool, unread: tuple[str, ...],
+        remarks: tuple[Note, ...],
+    ) -> tuple[Turn, Message]:  # fmt: skip
         with self.metrics.planning_seconds.time():
             follows = memory is not None and memory.request is not None and memory.request != request
-            turn = answer(request, memory if follows else None, self.catalog, unread, remarks)  # same question: no diff
-            return turn, self._render(turn, more)
+            turn = answer(request, memory if follows else None, catalog, unread, remarks)  # same question: no diff
+            return turn, self._render(turn, more, catalog)
 
-    def _render(self, turn: Turn, more: bool) -> Message:
+    def _render(self, turn: Turn, more: bool, catalog: Catalog | None = None) -> Message:
         if turn.kind == "error":
             assert turn.error is not None
             return self.slack.error(turn.error)
         assert turn.plan is not None and turn.request is not None
-        charts = charts_for(turn.plan, turn.request, self.catalog, turn.changes)  # issue 15: + curve after a change
+        charts = charts_for(turn.plan, turn.request, catalog or self.catalog, turn.changes)  # issue 15: + curve after a change
         message = self.slack.answer(turn.plan, turn.request, turn.changes, more, turn.unread, turn.remarks, charts)
         check_limits(message.blocks, deep=False)  # the fallback layout is checked when it is used
         if message.chart_blocks:  # issue 15: the charts' layout, tried first

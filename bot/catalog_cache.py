@@ -153,6 +153,19 @@ def with_refreshed_regions(sources: dict[str, str], folder: Path) -> dict[str, s
         return {**sources, "regions.yaml": refreshed_path(folder).read_text(encoding="utf-8")}
     except OSError:
         return sources
+    except ValueError as exc:  # not UTF-8: left aside like a file that does not validate
+        _ignored(folder, exc)
+        return sources
+
+
+def _ignored(folder: Path, exc: Exception) -> None:
+    """Say on stderr that the refreshed regions.yaml is left aside, and why (the shipped snapshot is used)."""
+    import sys
+
+    from bot.region_data import refreshed_path
+    from bot.render import Views
+
+    print(Views().macros("refresh.j2").ignored(refreshed_path(folder), str(exc).splitlines()[0]), file=sys.stderr)
 
 
 def _build_preferring_refreshed(sources: dict[str, str], shipped: dict[str, str], folder: Path) -> Catalog:
@@ -162,10 +175,5 @@ def _build_preferring_refreshed(sources: dict[str, str], shipped: dict[str, str]
     except CatalogError as exc:
         if sources is shipped:
             raise
-        import sys
-
-        from bot.region_data import refreshed_path
-        from bot.render import Views
-
-        print(Views().macros("refresh.j2").ignored(refreshed_path(folder), str(exc).splitlines()[0]), file=sys.stderr)
+        _ignored(folder, exc)
         return build_catalog(shipped)

@@ -160,7 +160,10 @@ def fit_form(words: Any, answered: Answered, name: str, metadata: str) -> dict:
     """The modal a "Did it fit?" click opens; `metadata` comes back with the submission."""
     form = words.fit_form
     options = [{"text": _plain(form[o]), "value": o} for o in OUTCOMES]
-    intro = str(words.fit_intro(name, answered.r, answered.t.instance))
+    from bot.blocks import escape  # bot.blocks imports this module: at call time
+
+    # the model's name and the instance come back from Slack in the button's value: never mrkdwn or mentions
+    intro = str(words.fit_intro(escape(name), answered.r, escape(answered.t.instance or "")))
     return {
         "type": "modal", "callback_id": FIT_VIEW, "private_metadata": metadata,
         "title": _plain(form["title"]), "submit": _plain(form["submit"]), "close": _plain(form["close"]),
@@ -182,8 +185,10 @@ def fit_form(words: Any, answered: Answered, name: str, metadata: str) -> dict:
 
 def thanks(words: Any, answered: Answered, answers: tuple[str, int | None, str]) -> dict:
     """The form's last page: recorded, and whether it matches what headroom predicted (said plainly when not)."""
+    from bot.blocks import escape
+
     (outcome, held, pasted), form, told = answers, words.fit_form, answered.t
-    text = str(words.fit_thanks(told.instance, told.max_requests, outcome, held, bool(pasted.strip())))
+    text = str(words.fit_thanks(escape(told.instance or ""), told.max_requests, outcome, held, bool(pasted.strip())))
     return {"type": "modal", "callback_id": FIT_VIEW, "title": _plain(form["title"]), "close": _plain(form["done"]),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]}  # fmt: skip
 
@@ -202,7 +207,8 @@ def form_answers(view: dict) -> tuple[str, int | None, str]:
     chosen = field("outcome").get("selected_option")
     outcome = chosen.get("value") if isinstance(chosen, dict) else None
     held_text = field("held").get("value")
-    held = int(held_text) if isinstance(held_text, str) and held_text.isdigit() and len(held_text) <= 6 else None
+    digits = held_text if isinstance(held_text, str) and held_text.isascii() and held_text.isdecimal() else ""
+    held = int(digits) if 0 < len(digits) <= 6 else None  # ASCII digits only: "²".isdigit() is True, int("²") fails
     log = field("log").get("value")
     return (outcome if outcome in OUTCOMES else ""), (held if held else None), (
         log[:MAX_LOG] if isinstance(log, str) else ""

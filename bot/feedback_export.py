@@ -42,12 +42,19 @@ _LOG_FIGURES = {
 }  # fmt: skip
 
 
+#: what a spreadsheet reads as the start of a formula (or a command, in old ones): such text is prefixed with '
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else format(value, ".6g")
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_STARTS):  # feedback is user text: never a formula
+        return "'" + text
+    return text
 
 
 def row(record: FeedbackRecord, note: str) -> dict[str, str]:

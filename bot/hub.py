@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -35,8 +36,17 @@ if TYPE_CHECKING:
 HUB_TIMEOUT_S = 5.0
 #: how long a cached read is used without asking the Hub again (offline or unreachable: any age)
 HUB_CACHE_TTL_S = 24 * 3600
+#: the largest config.json read (real ones are a few kB) and safetensors index (a few MB for the largest models)
+MAX_CONFIG_BYTES = 1 << 20
+MAX_INDEX_BYTES = 64 << 20
+#: the most safetensors shards whose headers are read (the largest real repos have a few hundred)
+MAX_SHARDS = 2000
+INDEX_FILE = "model.safetensors.index.json"
 #: bump when engine.hub_weights.summarise changes what a summary means: older cached reads are then not used
 SUMMARY_VERSION = 1
+
+
+log = logging.getLogger("headroom.hub")
 
 
 class HubError(HeadroomError):
@@ -81,13 +91,21 @@ class HubReader:
             return None
 
     def remember(self, repo: str, files: HubFiles) -> None:
-        """Write the read atomically (a temp file renamed), so a reader never sees half a file."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write the read atomically (a temp file renamed), so a reader never sees half a file; a cache folder
+        that cannot be written (read-only, full) only means the next question reads the Hub again."""
         body = json.dumps({"read_at": time.time(), "files": files.model_dump(mode="json")})
-        handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(body)
-        os.replace(temp, self._path(repo))
+        temp = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(body)
+            os.replace(temp, self._path(repo))
+        except OSError as exc:
+            log.warning("could not cache the Hub read in %s: %s", self.folder, type(exc).__name__)
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
 
     def read(self, repo: str) -> HubFiles:
         """Cache first (fresh), then the Hub; when the Hub fails, any cached read rather than no answer."""
@@ -124,15 +142,18 @@ class HubReader:
         with _hub_errors(repo):
             info = api.model_info(repo, timeout=self.timeout_s)
             revision = str(info.sha or "main")
-            path = hf_hub_download(
-                info.id,
-                "config.json",
-                revision=revision,
-                endpoint=endpoint,
-                etag_timeout=self.timeout_s,
-                cache_dir=cache,
-            )
-            config = json.loads(Path(path).read_text(encoding="utf-8"))
+
+            def download(name: str) -> Path:
+                return Path(hf_hub_download(info.id, name, revision=revision, endpoint=endpoint,
+                                            etag_timeout=self.timeout_s, cache_dir=cache))  # fmt: skip
+
+            config = _json_file(download("config.json"), MAX_CONFIG_BYTES, repo)
+            if any(s.rfilename == INDEX_FILE for s in info.siblings or ()):  # sharded: count before reading headers
+                index = _json_file(download(INDEX_FILE), MAX_INDEX_BYTES, repo)
+                weight_map = index.get("weight_map") if isinstance(index, dict) else None
+                shards = len(set(weight_map.values())) if isinstance(weight_map, dict) else 0
+                if shards > MAX_SHARDS:
+                    raise HubError("hub_too_many_shards", repo=repo, shards=shards, limit=MAX_SHARDS)
             metadata = api.get_safetensors_metadata(info.id, revision=revision, timeout=self.timeout_s)
         if not isinstance(config, dict):
             raise HubError("hub_no_config", repo=repo)
@@ -141,6 +162,16 @@ class HubReader:
             layers if isinstance(layers, int) else 0, _tensors(metadata), quantization(info.id, config).bits
         )
         return HubFiles(repo=info.id, revision=revision, config=config, weights=weights)
+
+
+def _json_file(path: Path, limit: int, repo: str) -> Any:
+    """A downloaded JSON file, refused when larger than `limit` bytes (checked before it is read) or not JSON."""
+    if path.stat().st_size > limit:
+        raise HubError("hub_file_too_large", repo=repo, file=path.name, limit_mib=limit >> 20)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise HubError("hub_no_config" if path.name == "config.json" else "hub_no_safetensors", repo=repo) from exc
 
 
 @contextlib.contextmanager
@@ -162,6 +193,8 @@ def _hub_errors(repo: str):  # noqa: ANN202 - a context manager
         raise HubError("hub_no_safetensors", repo=repo) from exc
     except errors.OfflineModeIsEnabled as exc:
         raise HubError("hub_offline", repo=repo) from exc
+    except errors.LocalEntryNotFoundError as exc:  # the Hub did not answer in time (an EntryNotFoundError too)
+        raise HubError("hub_unreachable", repo=repo, reason="timed out") from exc
     except errors.EntryNotFoundError as exc:  # no config.json: not a transformers model (a GGUF-only repo, say)
         raise HubError("hub_no_config", repo=repo) from exc
     except errors.HfHubHTTPError as exc:

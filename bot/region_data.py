@@ -51,8 +51,18 @@ def regions_yaml(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename: a reader never sees half a file."""
+    """Temp file (a unique name in the same folder: two writers never share one) + rename: a reader never sees
+    half a file."""
+    import contextlib
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    handle, temp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -37,7 +37,7 @@ async def refresh_cycle(answerer: Answerer, store: Store, release: str, clients:
         source = "aws"
     catalog = await asyncio.to_thread(build_catalog, {**read_sources(), "regions.yaml": text})
     model_index(catalog)
-    answerer.catalog, answerer.answers_key = catalog, f"{release}:{catalog.digest}"
+    answerer.use_catalog(catalog, f"{release}:{catalog.digest}")
     log.info("regions refreshed from %s: catalog %s, prices as of %s", source, catalog.digest,
              catalog.as_of.get("region_prices"))  # fmt: skip
     return source
@@ -56,4 +56,6 @@ async def run_schedule(answerer: Answerer, store: Store, release: str, hours: fl
             await refresh_cycle(answerer, store, release, clients, hours, dt.datetime.now(dt.UTC))
         except (HeadroomError, CatalogError) as exc:
             log.warning("scheduled price refresh failed, keeping the catalog in use: %s", exc)
+        except Exception:  # anything else (Redis down, an AWS client's surprise): logged, and the schedule goes on
+            log.exception("scheduled price refresh failed unexpectedly, keeping the catalog in use")
         await asyncio.sleep(max(60.0, hours * 3600))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -34,6 +35,8 @@ from engine.errors import HeadroomError
 from engine.service import Intent, Memory
 
 log = logging.getLogger("headroom.slack")
+#: what a call to Slack raises when it fails (refused, 5xx past the retries, connection lost, timed out)
+SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
 #: message subtypes a person typed (a thread reply also sent to the channel, a file with a comment);
 #: everything else -- edits, deletions, joins, `message_replied`, `tombstone`, `assistant_app_thread`,
@@ -211,7 +214,7 @@ class SlackBot:
     async def _answer(
         self, job: Job, surface: str, team: str | None, event: dict, thread_key: str, target: ReplyTarget,
         known_thread: Memory | None = None, addressed: bool = True,
-        before_reply: Callable[[Intent], Awaitable[None]] | None = None,  # the assistant panel's status and title
+        before_reply: Callable[[Intent | None], Awaitable[None]] | None = None,  # the panel's status (None: clear it)
     ) -> None:  # fmt: skip
         channel, user, text = text_of(event.get("channel")), text_of(event.get("user")), text_of(event.get("text"))
         if text_files(event):  # a pasted log often comes as a snippet: read it with the words
@@ -235,6 +238,8 @@ class SlackBot:
         outcome = await self.answerer.reply(intent, thread)
         if not await self._replace_interim(job, target, interim, outcome.message):
             await self.send(job, target, outcome.message)
+        elif before_reply is not None:  # an edited message, unlike a new one, leaves the panel's status showing
+            await before_reply(None)
         await self.remember(team, channel, thread_key, outcome)
         self.metrics.count(surface, outcome.kind)
         log.info(
@@ -242,9 +247,14 @@ class SlackBot:
         )
 
     async def _interim(self, target: ReplyTarget, repo: str, posted: list[str]) -> None:
-        """issue 12: "Reading <repo> from the Hugging Face Hub…" in the thread while the Hub is read."""
+        """issue 12: "Reading <repo> from the Hugging Face Hub…" in the thread while the Hub is read (best-effort:
+        when Slack refuses it, the answer is posted as usual)."""
         text = str(self.answerer.slack.views.macros("hub.j2").reading(repo))
-        ts = await self.poster.post(self.client, target.channel, Message(text), target.thread_ts)
+        try:
+            ts = await self.poster.post(self.client, target.channel, Message(text), target.thread_ts)
+        except SLACK_FAILURES as exc:
+            log.warning("the Hub interim message failed (%s); the answer is posted instead", type(exc).__name__)
+            return
         if ts:
             posted.append(ts)
 
@@ -253,7 +263,7 @@ class SlackBot:
         for _, blocks, text in layouts(message) if posted else []:  # the posting ladder: blocks, fallback, plain text
             try:
                 await self.client.chat_update(channel=target.channel, ts=posted[0], text=text, blocks=blocks)
-            except SlackApiError:
+            except SLACK_FAILURES:
                 continue
             job.replied = True
             return True

@@ -143,11 +143,16 @@ class AssistantPanel:
         working = partial(self._working, channel, thread_ts) if in_panel else None
         await bot._answer(job, surface, team, event, thread_ts, target, before_reply=working)
 
-    async def _working(self, channel: str, thread_ts: str, intent: Intent) -> None:
-        """While the answer is computed: a status, and the thread's title from the understood request."""
+    async def _working(self, channel: str, thread_ts: str, intent: Intent | None) -> None:
+        """While the answer is computed: a status, and the thread's title from the understood request (None: the
+        answer arrived as an edit of the Hub's interim message, which does not end the status: clear it)."""
+        client = self.bot.client
+        if intent is None:
+            await self._best_effort("assistant.threads.setStatus", client.assistant_threads_setStatus(
+                channel_id=channel, thread_ts=thread_ts, status=""))  # fmt: skip
+            return
         if intent.kind not in {"ask", "diagnose"}:
             return
-        client = self.bot.client
         await self._best_effort("assistant.threads.setStatus", client.assistant_threads_setStatus(
             channel_id=channel, thread_ts=thread_ts, status=str(self.words.status())))  # fmt: skip
         if intent.request is not None:

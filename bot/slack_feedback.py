@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from bot.answer_queue import Job, ReplyTarget
+from bot.blocks import Message
 from bot.feedback import (
     FEEDBACK_ACTION,
     FIT_ACTION,
@@ -68,11 +69,11 @@ class FeedbackListeners:
             "response_url": text_of(body.get("response_url")),
         }
 
-    def _enqueue(self, kind: str, click: dict[str, str], work: partial) -> None:
-        identity = "|".join(click[k] for k in ("user", "channel", "message_ts", "action_ts"))
+    def _job(self, kind: str, click: dict[str, str], work: partial) -> Job:
+        key = f"{kind}:" + "|".join(click[k] for k in ("user", "channel", "message_ts", "action_ts"))
         url = click["response_url"]
         failure = [ReplyTarget(response_url=url, replace_original=False)] if url else []
-        self.bot.enqueue("feedback", f"{kind}:{identity}", click["action_ts"] or None, work, failure)
+        return Job("feedback", key, click["action_ts"] or key, work, failure)
 
     async def _first(self, kind: str, *identity: str) -> bool:
         if await self.bot.state.first_time(kind, *identity):
@@ -89,7 +90,7 @@ class FeedbackListeners:
     async def on_thumbs(self, ack, body: dict, action: dict) -> None:  # noqa: ANN001
         await ack()
         click = self._click(body, action)
-        self._enqueue("thumbs", click, partial(self._thumbs, click=click))
+        self.bot.queue.submit(self._job("thumbs", click, partial(self._thumbs, click=click)))
 
     async def _thumbs(self, job: Job, click: dict[str, str]) -> None:
         job.replied = True  # a vote gets no message: Slack shows the chosen thumb itself
@@ -107,7 +108,8 @@ class FeedbackListeners:
     async def on_fit_button(self, ack, body: dict, action: dict) -> None:  # noqa: ANN001
         await ack()
         click = self._click(body, action)
-        self._enqueue("fit", click, partial(self._open_form, click=click))
+        # at once, not queued: the trigger_id expires 3 s after the click, and the queue may be busy with answers
+        await self.bot._guarded(self._job("fit", click, partial(self._open_form, click=click)))
 
     async def _open_form(self, job: Job, click: dict[str, str]) -> None:
         if not await self._first("fit", *(click[k] for k in ("user", "channel", "message_ts", "action_ts"))):
@@ -120,8 +122,14 @@ class FeedbackListeners:
             await self.bot.client.views_open(trigger_id=click["trigger"],
                                              view=fit_form(self.words, answered, name, click["value"]))  # fmt: skip
         except SlackApiError as exc:
-            self.bot.metrics.slack_error("views.open", exc.response.get("error"))
-            raise
+            error = exc.response.get("error")
+            self.bot.metrics.slack_error("views.open", error)
+            if error != "expired_trigger_id" or not click["response_url"]:
+                raise
+            # too late for this click (Slack was slow to deliver it): say so, privately, rather than fail
+            target = ReplyTarget(response_url=click["response_url"], replace_original=False)
+            await self.bot.send(job, target, Message(str(self.words.fit_click_again)))
+            return
         job.replied = True
 
     async def on_form(self, ack, body: dict, view: dict) -> None:  # noqa: ANN001

@@ -18,7 +18,7 @@ import redis
 
 from bot.cli import main
 from bot.feedback_export import CALIBRATION_COLUMNS
-from tests.integration.conftest import Bot, new_ts, unique_channel
+from tests.integration.conftest import Bot, hook_id, new_ts, unique_channel
 from tests.integration.servers import RedisProcess, wait_until
 
 CALIBRATION = Path(__file__).parents[1] / "calibration" / "vllm_memory.csv"
@@ -194,3 +194,31 @@ def test_a_diagnosis_carries_thumbs_but_asks_no_did_it_fit(bot: Bot) -> None:
     carried = json.loads(element(answer, "feedback_buttons")["positive_button"]["value"])
     assert carried["r"]["model"] == "meta-llama/Llama-3.3-70B-Instruct" and carried["r"]["instance"] == "p5.4xlarge"
     assert not [e for b in answer["blocks"] for e in b.get("elements", []) if e.get("action_id") == "fit_report"]
+
+
+def fit_click(bot: Bot, channel: str, value: str, trigger: str) -> str:
+    return interaction({
+        "type": "block_actions", "team": {"id": "T1"}, "user": {"id": "UFIT"}, "api_app_id": "A1",
+        "container": {"type": "message", "channel_id": channel, "message_ts": new_ts()}, "channel": {"id": channel},
+        "trigger_id": trigger, "response_url": f"{bot.slack.url}/webhook/{uuid.uuid4().hex}",  # type: ignore[attr-defined]
+        "actions": [{"type": "button", "action_id": "fit_report", "block_id": "fit", "value": value,
+                     "action_ts": new_ts()}],
+    })  # fmt: skip
+
+
+def test_did_it_fit_opens_the_form_before_the_click_is_answered(bot: Bot) -> None:
+    channel, answer = answered(bot, "<@UHEADROOM> qwen2.5 7b bf16 8k")
+    trigger = f"{uuid.uuid4().int % 10**12}.now"
+    assert bot.signed(fit_click(bot, channel, element(answer, "button")["value"], trigger),
+                      "application/x-www-form-urlencoded").status_code == 200  # fmt: skip
+    assert bot.slack.of("views.open", trigger_id=trigger)  # already open: no queue between the click and the form
+
+
+def test_a_click_that_arrives_too_late_for_the_form_is_asked_again_in_words(bot: Bot) -> None:
+    channel, answer = answered(bot, "<@UHEADROOM> qwen2.5 7b bf16 16k")
+    bot.slack.fail("views.open", "expired_trigger_id")
+    body = fit_click(bot, channel, element(answer, "button")["value"], f"{uuid.uuid4().int % 10**12}.late")
+    assert bot.signed(body, "application/x-www-form-urlencoded").status_code == 200
+    (said,) = wait_until(lambda: [c for c in bot.slack.of("response_url") if c.hook == hook_id(body)])
+    assert "Click *Did it fit?* again" in said.payload["text"] and said.payload["response_type"] == "ephemeral"
+    assert said.payload.get("replace_original") is False  # the answer stays

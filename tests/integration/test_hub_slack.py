@@ -12,17 +12,19 @@ from tests.hub.configs import CONFIGS, tensors
 from tests.hub.standin import HubStandIn, Repo
 from tests.integration.conftest import Bot, bot_settings, unique_channel
 from tests.integration.servers import FakeSlack, RedisProcess, ServerThread, wait_until
+from tests.integration.test_assistant import dm_channel, say, start_thread
 
 QWEN_CONFIG = CONFIGS["Qwen/Qwen2.5-7B-Instruct"]
 REPO = "acme-ml/qwen2.5-7b-support-sft"
 OTHER = "acme-ml/qwen2.5-7b-legal-sft"
+UNREAD = ("acme-ml/qwen2.5-7b-finance-sft", "acme-ml/qwen2.5-7b-medical-sft", "acme-ml/qwen2.5-7b-panel-sft")  # one per test that needs a Hub read
 
 
 @pytest.fixture()
 def hub_bot(
     redis_server: RedisProcess, fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Bot, HubStandIn]]:
-    hub = HubStandIn([Repo(r, QWEN_CONFIG, tensors(QWEN_CONFIG)) for r in (REPO, OTHER)]).start()
+    hub = HubStandIn([Repo(r, QWEN_CONFIG, tensors(QWEN_CONFIG)) for r in (REPO, OTHER, *UNREAD)]).start()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HEADROOM_CACHE_DIR", str(tmp_path / "cache"))
@@ -69,3 +71,37 @@ def test_an_interim_message_slack_refuses_blocks_for_becomes_the_plain_answer(
     assert not update.payload.get("blocks") and f"vllm serve {OTHER}" in update.payload["text"]
     assert len(bot.slack.of("refused:chat.update", channel=channel)) == 3
     assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # only the interim message was posted
+
+
+@pytest.mark.parametrize(
+    ("repo", "error", "status", "times"),
+    [(UNREAD[0], "fatal_error", 200, 1), (UNREAD[1], "internal_error", 500, 3)],  # a 500: after the client's retries
+)
+def test_an_interim_message_slack_fails_to_post_leaves_the_answer_posted_once(
+    hub_bot: tuple[Bot, HubStandIn], repo: str, error: str, status: int, times: int
+) -> None:
+    bot, _ = hub_bot
+    bot.slack.fail("chat.postMessage", error, times=times, status=status)  # the interim message
+    channel = unique_channel()
+    event = {"type": "app_mention", "user": "U1", "text": f"<@UHEADROOM> {repo} 4k", "ts": "1700000004.000100",
+             "channel": channel}  # fmt: skip
+    assert bot.event(event).status_code == 200
+    (answer,) = wait_until(lambda: bot.slack.of("chat.postMessage", channel=channel), timeout=30)
+    assert answer.payload["thread_ts"] == event["ts"] and f"vllm serve {repo}" in str(answer.payload["blocks"])
+    assert len(bot.slack.of("refused:chat.postMessage", channel=channel)) == times
+    assert not bot.slack.of("chat.update", channel=channel)
+    assert len(bot.slack.of("chat.postMessage", channel=channel)) == 1  # the answer once, no error reply after it
+
+
+def test_a_panel_answer_that_replaces_the_interim_message_clears_the_status(hub_bot: tuple[Bot, HubStandIn]) -> None:
+    bot, _ = hub_bot
+    channel = dm_channel()
+    thread_ts = start_thread(bot, channel)
+    wait_until(lambda: bot.slack.of("chat.postMessage", channel=channel))  # the greeting
+    say(bot, channel, f"{UNREAD[2]} bf16 8k", thread_ts)
+    (update,) = wait_until(lambda: bot.slack.of("chat.update", channel=channel), timeout=30)
+    assert f"vllm serve {UNREAD[2]}" in str(update.payload["blocks"])
+    working, cleared = wait_until(lambda: len(s := bot.slack.of("assistant.threads.setStatus", channel_id=channel)) == 2
+                                  and s)  # fmt: skip
+    assert working.payload["status"] and cleared.payload["status"] == "" and cleared.payload["thread_ts"] == thread_ts
+    assert cleared.at > update.at  # after the answer arrived

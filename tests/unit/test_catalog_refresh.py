@@ -17,7 +17,7 @@ from moto import mock_aws
 from bot.catalog_cache import load_catalog_cached
 from bot.catalog_refresh import PRICE_FILTERS, Clients, accelerated_types, refresh, spec_disagreements, write_refreshed
 from bot.cli import main
-from bot.region_data import refreshed_path
+from bot.region_data import refreshed_path, write_atomically
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError
 from engine.service import respond
@@ -119,6 +119,20 @@ def test_a_refreshed_file_that_does_not_validate_is_left_aside(tmp_path: Path, c
     loaded = load_catalog_cached(tmp_path)
     assert not loaded.regions_refreshed and "sa-east-1" in loaded.regions  # the shipped snapshot
     assert "ignoring the refreshed" in capsys.readouterr().err
+
+    path.write_bytes(b"as_of: {prices: '2026-12-01'}\n# caf\xe9, in Latin-1\n")  # not UTF-8
+    loaded = load_catalog_cached(tmp_path)
+    assert not loaded.regions_refreshed and "sa-east-1" in loaded.regions
+    assert "ignoring the refreshed" in capsys.readouterr().err
+
+
+def test_a_refreshed_file_is_written_through_its_own_temp_file(tmp_path: Path) -> None:
+    path = refreshed_path(tmp_path)
+    blocker = path.with_name(path.name + ".tmp")
+    blocker.mkdir(parents=True)  # another writer's temp name (or a stale one): not in the way
+    write_atomically(path, "as_of: {}\n")
+    assert path.read_text(encoding="utf-8") == "as_of: {}\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, blocker.name])  # no temp file left
 
 
 def test_no_credentials_is_a_clear_message_and_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from bot.feedback import FeedbackRecord, LogFigures, Suggested, form_answers, read_carried
+from bot.feedback import Answered, FeedbackRecord, LogFigures, Suggested, fit_form, form_answers, read_carried, thanks
 from bot.feedback_export import records, row, write_csv
 from bot.settings import Settings
 from bot.state import BotState
@@ -42,6 +42,9 @@ def test_a_form_reads_only_well_formed_answers() -> None:
             "log": {"value": {"value": ["not", "text"]}}}  # fmt: skip
     assert form_answers({"state": {"values": junk}}) == ("", None, "")
     assert form_answers({"state": "nope"}) == ("", None, "") == form_answers({})
+    for odd in ("²", "١٢", "12\u00b3", "𝟗"):  # str.isdigit() is True for these, int() fails or reads another script
+        typed = {"held": {"value": {"value": odd}}}
+        assert form_answers({"state": {"values": typed}}) == ("", None, "")
 
 
 def test_feedback_is_one_record_per_person_answer_and_kind() -> None:
@@ -90,3 +93,24 @@ def test_an_exported_row_takes_the_logs_figures_and_the_suggestion() -> None:
     write_csv(found, out, VIEWS.macros("assistant.j2").export_note)
     (exported,) = csv.DictReader(io.StringIO(out.getvalue()))
     assert exported["notes"] == "from Slack feedback: it started and served; held 40 requests at once"
+
+
+def test_user_text_in_the_fit_form_is_shown_not_interpreted() -> None:
+    answered = Answered(r=Request(model="acme/x"), t=Suggested(instance="<!channel> <https://evil|p5> & co"))
+    words = VIEWS.macros("assistant.j2")
+    intro = fit_form(words, answered, "<@U123> *x*", "{}")["blocks"][0]["text"]["text"]
+    assert "&lt;@U123&gt;" in intro and "&lt;!channel&gt; &lt;https://evil|p5&gt; &amp; co" in intro
+    assert "<@" not in intro and "<!" not in intro and "<http" not in intro
+    said = thanks(words, answered, ("fits", 3, ""))["blocks"][0]["text"]["text"]
+    assert "&lt;!channel&gt;" in said and "<!channel>" not in said
+
+
+def test_exported_cells_are_never_spreadsheet_formulas() -> None:
+    record = FeedbackRecord.now(
+        kind="outcome", value="fits", held=None, request={"model": "=HYPERLINK(\"http://x\")", "weights": "+bf16"},
+        suggested=Suggested(instance="@SUM(A1)", gpu="-2+3", gpus=1), log=None, digest="abc:def",
+    )  # fmt: skip
+    cells = row(record, "=cmd|' /C calc'!A0")
+    assert cells["model"] == "'=HYPERLINK(\"http://x\")" and cells["weights_dtype"] == "'+bf16"
+    assert cells["instance"] == "'@SUM(A1)" and cells["gpu"] == "'-2+3" and cells["notes"] == "'=cmd|' /C calc'!A0"
+    assert cells["gpus"] == "1" and cells["feedback"] == "outcome"  # numbers and plain words as they were

@@ -13,15 +13,19 @@ from moto import mock_aws
 from bot.answer import Answerer
 from bot.blocks import SlackViews
 from bot.catalog_refresh import Clients
+from bot.hub import HubReader
 from bot.region_schedule import STORE_KEY, refresh_cycle, run_schedule
 from bot.render import Views
 from bot.settings import Settings
 from bot.state import BotState
-from bot.store import MemoryStore
-from engine.catalog.loader import Catalog
+from bot.store import MemoryStore, RedisStore
+from engine.catalog.loader import Catalog, read_sources
+from engine.hub_model import hub_spec, with_models
 from engine.request import Request
 from engine.service import answer
+from tests.hub.configs import CONFIGS, tensors
 from tests.unit.test_catalog_refresh import NOW, REGIONS, _fake_aws, _offered, _pricing, _spot  # noqa: F401
+from tests.unit.test_hub_model import files
 
 
 def _answerer(catalog: Catalog, store: MemoryStore) -> Answerer:
@@ -59,3 +63,41 @@ def test_without_credentials_the_schedule_stops_and_says_so(monkeypatch: pytest.
     answerer = _answerer(catalog, MemoryStore())
     asyncio.run(asyncio.wait_for(run_schedule(answerer, MemoryStore(), "rel", 6), timeout=10))
     assert answerer.catalog is catalog and "no AWS credentials" in caplog.text
+
+
+def test_a_hub_model_read_after_a_refresh_is_added_to_the_refreshed_data(catalog: Catalog, tmp_path: Path) -> None:
+    store = MemoryStore()
+    answerer = Answerer(catalog, SlackViews(Views()), BotState(store, Settings()), f"rel:{catalog.digest}",
+                        hub=HubReader(tmp_path))  # fmt: skip
+    repo, config = "acme-ml/llama-refresh-test", CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
+    read = files(repo, config, tensors(config))
+    asyncio.run(answerer.state.save_hub_files(repo, read))  # another worker read it: no Hub needed here
+
+    async def progress(_: str) -> None:
+        raise AssertionError("the stored read is used")
+
+    assert asyncio.run(answerer.learn(repo, progress)) is None
+    asyncio.run(store.set(STORE_KEY, read_sources()["regions.yaml"] + "\n# refreshed\n", 600))
+    assert asyncio.run(refresh_cycle(answerer, store, "rel", Clients(), 6, NOW)) == "store"
+    refreshed = answerer.catalog
+    assert answerer.base_catalog is refreshed and answerer.answers_key == f"rel:{refreshed.digest}"
+    assert asyncio.run(answerer.learn(repo, progress)) is None
+    assert answerer.catalog.digest == with_models(refreshed, [hub_spec(read)]).digest  # not the old data's
+
+
+def test_a_cycle_that_fails_unexpectedly_is_logged_and_the_schedule_goes_on(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    answerer = _answerer(catalog, MemoryStore())
+    down = RedisStore("redis://127.0.0.1:9/0", timeout_s=0.2)  # nothing listens there: redis' ConnectionError
+    clients = Clients(pricing_client=boto3.client("pricing", region_name="us-east-1"))
+
+    async def scheduled() -> None:
+        try:
+            await asyncio.wait_for(run_schedule(answerer, down, "rel", 6, clients), timeout=3)
+        finally:
+            await down.close()
+
+    with pytest.raises(TimeoutError):  # still running (asleep until the next cycle) when the test stops it
+        asyncio.run(scheduled())
+    assert "scheduled price refresh failed unexpectedly" in caplog.text and answerer.catalog is catalog
