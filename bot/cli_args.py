@@ -53,7 +53,7 @@ def _whole(flag: str, text: str) -> int:
 #: how each flag's text becomes a value; ranges are the Request's to check (worded in templates/errors.j2)
 _CONVERT = {
     "context": _tokens, "input_tokens": _tokens, "output_tokens": _tokens, "concurrency": _concurrency,
-    "gpus": _whole, "tp": _whole, "nodes": _whole, "gpu_memory_utilization": _number,
+    "gpus": _whole, "tp": _whole, "pp": _whole, "nodes": _whole, "gpu_memory_utilization": _number,
     "max_num_seqs": _whole, "max_num_batched_tokens": _tokens, "cpu_offload_gb": _number,
     "kv_cache_memory_bytes": _whole,
 }  # fmt: skip
@@ -73,6 +73,7 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu", help="evaluate a GPU type instead of EC2 instances (e.g. h100)")
     parser.add_argument("--gpus", help="how many of --gpu (default 1)")
     parser.add_argument("--tp", help="tensor-parallel size")
+    parser.add_argument("--pp", help="pipeline-parallel size (stages on one instance, or across --nodes)")
     parser.add_argument("--nodes", help="how many of --instance, joined by pipeline parallelism (default 1)")
     parser.add_argument(
         "--command",
@@ -199,6 +200,7 @@ _FLAG_FIELDS = {
     "gpu": "gpu",
     "gpus": "gpus",
     "tp": "tp",
+    "pp": "pp",
     "nodes": "nodes",
     "gpu_memory_utilization": "gpu_memory_utilization",
     "vllm_version": "vllm_version",

@@ -103,3 +103,12 @@ def test_blocks_prints_the_slack_message(capsys) -> None:
     assert message["blocks"][0]["type"] == "header" and "g7e.2xlarge" in message["text"]
     check_limits(message["chart_blocks"])  # issue 15: the layout Slack is offered first
     assert [b["chart"]["type"] for b in message["chart_blocks"] if b["type"] == "data_visualization"] == ["bar"]
+
+
+def test_pp_flag_pins_pipeline_stages_on_one_instance(capsys) -> None:
+    code, out, _ = run(capsys, "plan", "--json", "--model", "Qwen/Qwen3-235B-A22B", "--weights", "fp8",
+                       "--instance", "g6e.48xlarge", "--tp", "4", "--pp", "2")  # fmt: skip
+    top = json.loads(out)["candidates"][0]
+    assert code == 0 and (top["tp"], top["pp"]) == (4, 2)
+    assert "--tensor-parallel-size 4 --pipeline-parallel-size 2" in top["vllm_command"]
+    assert run(capsys, "plan", "--model", "llama-3.1-8b", "--pp", "x")[0] == 2
