@@ -78,7 +78,7 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--command",
         dest="serve_command",
-        help="a vllm serve command to evaluate (with --instance / --gpu), e.g. 'vllm serve X --tp 4'",
+        help="a vllm serve command to evaluate (with --instance / --gpu), e.g. 'vllm serve X --tensor-parallel-size 4'",
     )
     parser.add_argument("--gpu-memory-utilization", help="vLLM's --gpu-memory-utilization")
     parser.add_argument("--vllm-version", help="vLLM version whose memory accounting to follow (e.g. 0.19)")

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import suggest_models
-from engine.errors import ParseError
+from engine.errors import HeadroomError, ParseError
 from engine.followup import with_pins_replaced
 from engine.notes import Note
 from engine.parse_extras import extra_rules
@@ -187,6 +187,16 @@ def parse_message(text: str, catalog: Catalog) -> Reading:
     return _safe(lambda: read(text, catalog))
 
 
+def _model_id(catalog: Catalog, name: str) -> str | None:
+    """The catalog id a flag's model names (None: not a catalog model, e.g. a Hub id read later)."""
+    from engine.catalog.resolve import resolve_model
+
+    try:
+        return resolve_model(catalog, name).spec.id
+    except HeadroomError:
+        return None
+
+
 def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = None) -> Request:
     """The Request a reading (and command-line flags on top of it) makes; a model is required."""
 
@@ -200,6 +210,9 @@ def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = 
                 if fields[key] != overrides[key]:  # "8k context" with --context 16k: neither wins silently
                     raise ParseError("conflicting_values", field=key, first=fields[key], second=overrides[key])
             if "model" in overrides:
+                said = fields.get("model")
+                if said and _model_id(catalog, str(overrides["model"])) not in {said, None}:
+                    raise ParseError("conflicting_values", field="model", first=said, second=overrides["model"])
                 fields["model_note"] = None
             fields.update(overrides)
         if "model" not in fields:

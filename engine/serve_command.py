@@ -42,6 +42,15 @@ _SWITCHES = frozenset({
     "--enable-expert-parallel", "--enable-auto-tool-choice", "--disable-custom-all-reduce", "--enable-reasoning",
 })  # fmt: skip
 _SWITCHES = _SWITCHES | {"--language-model-only"}  # issue 10
+#: flags known not to change GPU memory: said as unused; any other flag headroom does not read is said as unknown
+_NO_MEMORY_EFFECT = frozenset({
+    "--host", "--port", "--served-model-name", "--api-key", "--trust-remote-code", "--disable-log-requests",
+    "--disable-log-stats", "--enable-auto-tool-choice", "--tool-call-parser", "--reasoning-parser", "--enable-reasoning",
+    "--chat-template", "--uvicorn-log-level", "--seed", "--tokenizer", "--tokenizer-mode", "--download-dir",
+    "--revision", "--response-role", "--ssl-keyfile", "--ssl-certfile", "--root-path", "--max-log-len",
+    "--generation-config", "--allowed-local-media-path", "--enable-prefix-caching", "--no-enable-prefix-caching",
+    "--async-scheduling", "--load-format", "--hf-token", "--config-format",
+})  # fmt: skip
 _SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
 _LONG_WORD = re.compile(r"\S{1000,}")
 _WEIGHT_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
@@ -56,6 +65,7 @@ class ServeCommand:
     fields: dict[str, object] = field(default_factory=dict)
     not_modelled: list[str] = field(default_factory=list)  # flags that matter but are not modelled
     ignored: list[str] = field(default_factory=list)  # flags that do not change memory
+    unknown: list[str] = field(default_factory=list)  # flags headroom does not know: not used, maybe not harmless
     words: list[str] = field(default_factory=list)  # words after the command that are not flags ("on g6e.xlarge")
     prose: str = ""  # the words around the command ("will this OOM on g6e.12xlarge?")
     quantization: str | None = None  # --quantization as written (awq, gptq, fp8, ...)
@@ -127,7 +137,8 @@ def read_command(command: str) -> ServeCommand:
         elif flag in NOT_MODELLED:
             read.not_modelled.append(flag if flag in _SWITCHES else f"{flag} {value}".strip())
         else:
-            read.ignored.append(flag if _SECRET.search(flag) or flag in _SWITCHES else f"{flag} {value}".strip())
+            said = flag if _SECRET.search(flag) or flag in _SWITCHES else f"{flag} {value}".strip()
+            (read.ignored if flag in _NO_MEMORY_EFFECT else read.unknown).append(said)
     if "model" not in raw:
         raise ParseError("command_without_model")
     extras, unused = settle_lora(extras)  # issue 10

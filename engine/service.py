@@ -206,6 +206,8 @@ def _remarks(command: ServeCommand, catalog: Catalog) -> tuple[Note, ...]:
         found.append(note("command_not_modelled", flags=command.not_modelled))
     if command.ignored:
         found.append(note("command_ignored", flags=command.ignored))
+    if command.unknown:
+        found.append(note("command_unknown_flags", flags=command.unknown))
     return tuple(found)
 
 

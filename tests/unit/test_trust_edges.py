@@ -123,3 +123,20 @@ def test_spot_in_words_is_answered_with_what_is_known_about_spot_prices(catalog:
     (said,) = [n for n in turn.plan.warnings if n.code == "spot_unknown"]
     assert said.region == "us-west-2" and "catalog refresh" in VIEWS.say(said)
     assert not [n for n in ask(catalog, "llama 3.1 8b in us-west-2").plan.warnings if n.code == "spot_unknown"]
+
+
+def test_a_model_flag_or_command_that_contradicts_the_words_is_refused(catalog: Catalog) -> None:
+    flag = ask(catalog, "qwen3 8b", model="llama-3.3-70b")
+    assert flag.kind == "error" and flag.error.params["field"] == "model"
+    assert "two models" in VIEWS.error(flag.error)
+    pasted = ask(catalog, "llama 3.3 70b vllm serve Qwen/Qwen3-8B")
+    assert pasted.kind == "error" and pasted.error.code == "conflicting_values"
+    same = ask(catalog, "llama 3.3 70b fp8", model="meta-llama/Llama-3.3-70B-Instruct")  # one model, said twice
+    assert same.kind == "answer"
+
+
+def test_unknown_command_flags_are_not_called_harmless(catalog: Catalog) -> None:
+    turn = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --tp 2 --port 8000", instance="g6e.12xlarge")
+    codes = {r.code: r.flags for r in turn.remarks}
+    assert codes["command_ignored"] == ["--port 8000"] and codes["command_unknown_flags"] == ["--tp 2"]
+    assert "may change memory" in VIEWS.say(next(r for r in turn.remarks if r.code == "command_unknown_flags"))
