@@ -47,7 +47,9 @@ _TABLE: tuple[tuple[str, Callable[[re.Match[str]], Fields]], ...] = (
     (r"\b(\d+)\s*(?:speculative|draft(?:ed)?|spec)\s*tokens?\b|\bnum[-_ ]speculative[-_ ]tokens\s*[=:]?\s*(\d+)\b",
      _ints("speculative_tokens")),
     # a named drafter before a sized one: "70b draft llama-3.2-1b"
-    (r"\bdraft(?:er)?(?:\s+model)?\s*(?:[=:]|of|with|is)?\s*([a-z][\w.\-/]*\d[\w.\-/]*)", lambda m: {"draft": m.group(1)}),
+    # ... but not a precision that follows "1b draft" ("with a 1b draft int4" asks for INT4 weights)
+    (r"\bdraft(?:er)?(?:\s+model)?\s*(?:[=:]|of|with|is)?\s*(?!(?:int\d+|fp\d+|bf16|nvfp4|mxfp4|w\d+a\d+)\b)"
+     r"([a-z][\w.\-/]*\d[\w.\-/]*)", lambda m: {"draft": m.group(1)}),
     (r"\b(\d+(?:\.\d+)?b)\s+draft(?:er)?(?:\s+model)?\b", lambda m: {"draft": m.group(1)}),  # "with a": stopwords
     (r"\b(?:own\s+)?(?:mtp|multi[- ]token[- ]prediction|nextn)"
      r"(?:\s+(?:heads?|layers?|modules?|speculative decoding|speculation|drafter|draft))?\b", _constant({"draft": "mtp"})),

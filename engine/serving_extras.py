@@ -95,6 +95,9 @@ def extras_for(
                     "draft_vocab_differs", draft=drafter.name, model=spec.name,
                     draft_vocab=drafter.arch.vocab, model_vocab=spec.arch.vocab,
                 )  # fmt: skip
+            if drafter.published_params_b >= spec.published_params_b:  # it runs, but drafting cannot pay off
+                notes.append(note("draft_not_smaller", draft=drafter.name, model=spec.name,
+                                  draft_b=drafter.published_params_b, model_b=spec.published_params_b))  # fmt: skip
             own = weights if weights == spec.dtype else None
             draft = Draft(tokens, model=serve(drafter, own, req.kv_dtype, memo=catalog.memo))  # one object per drafter
         named = draft.model.spec.name if draft.model else "mtp"

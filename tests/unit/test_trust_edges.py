@@ -140,3 +140,15 @@ def test_unknown_command_flags_are_not_called_harmless(catalog: Catalog) -> None
     codes = {r.code: r.flags for r in turn.remarks}
     assert codes["command_ignored"] == ["--port 8000"] and codes["command_unknown_flags"] == ["--tp 2"]
     assert "may change memory" in VIEWS.say(next(r for r in turn.remarks if r.code == "command_unknown_flags"))
+
+
+def test_a_precision_after_a_sized_draft_is_the_weights_not_the_draft(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.1 70b with a 1b draft int4")
+    assert turn.kind == "answer" and turn.request.weights == "int4" and turn.request.draft == "1b"
+
+
+def test_a_draft_not_smaller_than_the_model_is_said(catalog: Catalog) -> None:
+    turn = ask(catalog, "llama 3.2 1b", draft="llama-3.3-70b")
+    (said,) = [n for n in turn.plan.assumptions + turn.plan.warnings if n.code == "draft_not_smaller"]
+    assert said.draft_b > said.model_b and "costs more than it saves" in VIEWS.say(said)
+    assert not [n for n in ask(catalog, "llama 3.1 8b with a 1b draft").plan.assumptions if n.code == "draft_not_smaller"]
