@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from engine.notes import Note, note
 from engine.plan import Plan
+from engine.request import EXTRA_FIELDS, MEMORY_FLAG_FIELDS
 
 #: the request fields a follow-up can change, in the order they are reported
 FIELDS = (
     "model", "weights_dtype", "kv_dtype", "context_tokens", "input_tokens", "output_tokens", "concurrency",
     "instance", "gpu", "gpus", "tp", "pp", "replicas", "gpu_memory_utilization", "vllm_version", "region", "families",
     "exclude_families", "max_usd_per_hour", "min_tokens_per_s", "max_ttft_s", "sort",
-    # the memory flags, vision, drafting and LoRA (issue 10)
-    "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes",
-    "text_only", "draft", "speculative_tokens", "max_loras", "lora_rank",
+    *MEMORY_FLAG_FIELDS, *EXTRA_FIELDS,
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from engine.catalog.loader import Catalog, VllmVersion, version_key
 from engine.catalog.resolve import ResolvedModel, resolve_model
 from engine.errors import InvalidRequest
 from engine.notes import Note, note
+from engine.placement import split_block, valid_tp_degrees
 from engine.request import Request
 from engine.served import ServedModel, serve
 from engine.serving_extras import extras_for
@@ -125,8 +126,6 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
 
 def _block_limits(ctx: PlanContext) -> Note | None:
     """Which common TP sizes a block-FP8 checkpoint rules out (placement.split_block), said once per plan."""
-    from engine.placement import split_block, valid_tp_degrees  # placement builds on this module's request types
-
     block = ctx.weight_block
     if block is None:
         return None

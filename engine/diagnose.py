@@ -22,7 +22,7 @@ from engine.paste_reader import PasteReading
 from engine.placement import find_gpu
 from engine.plan import Candidate, Plan
 from engine.ranking import plan as make_plan
-from engine.request import Request, validation_problems
+from engine.request import EXTRA_FIELDS, MEMORY_FLAG_FIELDS, Request, validation_problems
 
 #: kinds whose cause is memory: the budget comparison and the fixes apply
 MEMORY_KINDS = frozenset({"kv_too_small_for_max_len", "no_cache_blocks", "cuda_oom", "healthy_startup"})
@@ -162,8 +162,7 @@ def _settings(reading: PasteReading) -> dict[str, Any]:
 
 
 _COMMAND_FIELDS = frozenset({"weights", "kv_dtype", "tp", "pp", "replicas", "context_tokens", "gpu_memory_utilization"})
-_COMMAND_FIELDS |= {"text_only", "zero_modalities", "draft", "speculative_tokens", "max_loras", "lora_rank"}  # issue 10
-_COMMAND_FIELDS |= {"max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes"}
+_COMMAND_FIELDS |= {"zero_modalities", *EXTRA_FIELDS, *MEMORY_FLAG_FIELDS}  # issue 10
 
 #: (term, headroom's candidate field, the printed figure's key in PasteReading.numbers)
 _TERMS = (

@@ -98,8 +98,15 @@ _TTFT = re.compile(
     + _NUM
     + r"\s*(ms|milliseconds?|s|secs?|seconds?)\b"
 )
-_TP = re.compile(r"\b(?:tp|tensor[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
-_PP = re.compile(r"\b(?:pp|pipeline[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
+
+
+def _parallel_size(short: str, kind: str) -> re.Pattern[str]:
+    """'tp 4', 'tensor parallel size 4', 'pp=2', 'pipeline parallelism 2'."""
+    return re.compile(rf"\b(?:{short}|{kind}[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b")
+
+
+_TP = _parallel_size("tp", "tensor")
+_PP = _parallel_size("pp", "pipeline")
 _REPLICAS = re.compile(
     r"\b(\d+)\s*(?:data[- ]parallel\s*)?(?:replicas?|copies)\b|\b(?:dp|data[- ]parallel(?:ism)?(?:[- ]size)?)\s*[=:]?\s*(\d+)\b"
 )
@@ -210,7 +217,7 @@ INSTANCE_RULES: tuple[Rule, ...] = (
         ),
         lambda m: {"cheapest_regions": int(m.group(1)) if m.group(1) else 5},
     ),
-    Rule(re.compile(r"\b(?:on\s+|use\s+|using\s+|with\s+)?spot(?:\s+(?:instances?|prices?|capacity|market))?\b"),
+    Rule(re.compile(r"(?<!\bsweet )\b(?:on\s+|use\s+|using\s+|with\s+)?spot(?:\s+(?:instances?|prices?|capacity|market))?\b"),
          _constant({"spot": True})),
 )
 

@@ -22,7 +22,7 @@ from engine.regions import (
     regional_options,
     with_spot,
 )
-from engine.request import Request
+from engine.request import EXTRA_FIELDS, MEMORY_FLAG_FIELDS, Request
 from engine.search import VERDICT_ORDER, Scratch, choose_split
 from engine.served import GIB
 from engine.summary import model_summary
@@ -90,15 +90,8 @@ def _normalised(ctx: PlanContext) -> NormalisedRequest:
         max_ttft_s=req.max_ttft_s,
         sort=req.sort,
         model_note=req.model_note,
-        **{name: getattr(req, name) for name in _EXTRA_FIELDS},
+        **{name: getattr(req, name) for name in (*MEMORY_FLAG_FIELDS, *EXTRA_FIELDS)},
     )
-
-
-#: Request fields the plan carries as given (engine/changes.py reports them when a follow-up changes one)
-_EXTRA_FIELDS = (
-    "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes",
-    "text_only", "draft", "speculative_tokens", "max_loras", "lora_rank",
-)  # fmt: skip
 
 
 def _budget(ctx: PlanContext) -> Budget:

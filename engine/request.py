@@ -23,6 +23,11 @@ MAX_USERS = 1_000_000
 MAX_NODES = 16
 
 
+#: the memory flags, vision, drafting and LoRA settings (issue 10): carried by the plan as given, reported
+#: when a follow-up changes one, and read from a pasted command by a diagnosis
+MEMORY_FLAG_FIELDS = ("max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes")
+EXTRA_FIELDS = ("text_only", "draft", "speculative_tokens", "max_loras", "lora_rank")
+
 #: vLLM's largest default --max-num-seqs (vllm serve on a >= 70 GiB GPU; engine/catalog/data/vllm.yaml batching)
 BIGGEST_DEFAULT_MAX_NUM_SEQS = 1024
 

@@ -52,7 +52,6 @@ _NO_MEMORY_EFFECT = frozenset({
     "--async-scheduling", "--load-format", "--hf-token", "--config-format",
 })  # fmt: skip
 _SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
-_LONG_WORD = re.compile(r"\S{1000,}")
 _WEIGHT_QUANT = {"fp8": "fp8", "fbgemm_fp8": "fp8", "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
                  "gptq_marlin": "int4", "modelopt_fp4": "fp4", "mxfp4": "mxfp4"}  # fmt: skip
 _DTYPES = {"half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32", "auto": "auto"}
@@ -92,9 +91,6 @@ def read_command(command: str) -> ServeCommand:
     if len(command) > MAX_COMMAND_CHARS:
         raise ParseError("command_too_long", chars=len(command), limit=MAX_COMMAND_CHARS)
     text = command.replace("`", " ").replace("\u2014", "--").replace("\u2013", "--")  # Slack/macOS turn -- into a dash
-    # shlex grows a token one character at a time (quadratic): a run of 1,000+ non-blank characters is
-    # no model id or flag value headroom reads, so it is cut before splitting (a 1 MB paste took a minute)
-    text = _LONG_WORD.sub("…", text)
     try:
         words = shlex.split(text)
     except ValueError as exc:
