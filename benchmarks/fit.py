@@ -97,7 +97,7 @@ def fit_constants(catalog: Catalog, training: list[dict[str, str]]) -> dict[str,
 
 
 def with_fitted(catalog: Catalog, fitted: dict[str, float]) -> Catalog:
-    return dataclasses.replace(catalog, vllm=catalog.vllm.model_copy(update={"fitted": Fitted(**fitted)}))
+    return dataclasses.replace(catalog, vllm=catalog.vllm._replace(fitted=Fitted(**fitted)))
 
 
 def write_yaml(fitted: dict[str, float]) -> None:
@@ -114,7 +114,7 @@ def report(catalog: Catalog) -> str:
     training, validation = memory_split_rows()
     fitted = fit_constants(catalog, training)
     refit = with_fitted(catalog, fitted)
-    current = catalog.vllm.fitted.model_dump()
+    current = catalog.vllm.fitted._asdict()
     lines = ["fitted constant                 vllm.yaml     refit"]
     lines += [f"{k:30} {current[k]:>9} {v:>9}" for k, v in fitted.items()]
     for name, rows in (("training", training), ("validation", validation)):

@@ -242,8 +242,7 @@ BUTTONS: tuple[tuple[str, dict], ...] = (
 
 def button_value(request: Request, change: dict, more: bool = False) -> str | None:
     try:
-        data = request.model_copy(update=change).model_dump(mode="json", exclude_defaults=True)
-        Request.model_validate(data)
+        data = request.replace(**change).as_data(exclude_defaults=True)
     except ValueError:
         return None
     value = json.dumps({"r": data, "more": more}, separators=(",", ":"))

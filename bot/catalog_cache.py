@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic.version import VERSION as PYDANTIC_VERSION
-
+from engine import constraints
 from engine.catalog import compiled, loader, resolve, schema
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
 from engine.catalog.loader import Catalog, build_catalog, read_sources, sources_digest
@@ -46,15 +46,20 @@ def default_cache_dir() -> Path:
 
 
 def _code_fingerprint() -> str:
-    """What else decides the compiled form: its format, pydantic, and the source of the schema and loader.
+    """What else decides the compiled form: its format, pydantic's version, and the source of the schema and loader.
 
     Without this a developer who tightens a validator would keep getting the catalog the old code accepted.
+    pydantic's version is read from its version.py, found without importing pydantic (issue 14).
     """
-    digest = hashlib.sha256(f"{COMPILED_FORMAT}:{PYDANTIC_VERSION}".encode())
-    for module in (schema, loader, compiled, resolve):  # resolve: the compiled name index
-        if module.__file__:
+    digest = hashlib.sha256(f"{COMPILED_FORMAT}".encode())
+    files = [m.__file__ for m in (schema, loader, compiled, resolve, constraints)]  # resolve: the compiled name index
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec("pydantic")
+        files.append(str(Path(spec.origin).with_name("version.py")) if spec and spec.origin else None)
+    for file in files:
+        if file:
             with contextlib.suppress(OSError):
-                digest.update(Path(module.__file__).read_bytes())
+                digest.update(Path(file).read_bytes())
     return digest.hexdigest()[:8]
 
 

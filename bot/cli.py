@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-import traceback
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +37,12 @@ def _views() -> Views:
     from bot.render import Views, build_environment
 
     return Views(build_environment(default_cache_dir() / "templates"))
+
+
+def _json_indent() -> int | None:
+    """Indented for a person at a terminal; compact into a pipe or file, where a program reads it (issue 14:
+    the indenting encoder is pure Python and takes longer than the plan it prints)."""
+    return 2 if sys.stdout.isatty() else None
 
 
 def _json_error(views: Views, exc: HeadroomError) -> str:
@@ -92,7 +95,7 @@ def run_plan(args: argparse.Namespace) -> int:
         write_chart(args.chart, turn.plan, views)
     if args.json:
         extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
-        print(json.dumps({**views.plan_json(turn.plan), **extra}, indent=2))
+        print(json.dumps({**views.plan_json(turn.plan), **extra}, indent=_json_indent()))
     elif args.blocks:
         from bot.blocks import SlackViews
 
@@ -211,6 +214,9 @@ def _guarded(work: Callable[[], Turn], say: Callable[[str], None]) -> Turn | Non
 
 def _internal_error() -> str:
     """Log the current exception with a reference id; the user-facing line names the reference and the log."""
+    import traceback
+    import uuid
+
     from bot.logs import redact
     from engine.errors import HeadroomError
 
@@ -220,6 +226,8 @@ def _internal_error() -> str:
         with where.open("a", encoding="utf-8") as log_file:
             log_file.write(f"--- reference {reference}\n{redact(traceback.format_exc())}\n")
     except OSError:
+        import logging  # only here: a plan that works never loads logging
+
         logging.getLogger("headroom.cli").exception("reference %s", reference)
         where = Path("stderr")
     return _views().error_line(HeadroomError("internal", reference=reference, log=str(where)))

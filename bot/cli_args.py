@@ -28,7 +28,7 @@ def _concurrency(flag: str, text: str) -> int | str:
 
 def _tokens(flag: str, text: str) -> int:
     """A token count as the request language reads one: 8192, 8k, 1.5k, 1m (and 8,192)."""
-    from engine.parse_rules import tokens
+    from engine.request import tokens
 
     try:
         return tokens(text.replace(",", "").replace("_", "").strip().lower())

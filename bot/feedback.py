@@ -109,7 +109,7 @@ def suggested(plan: Plan | None) -> Suggested:
 
 def carried(request: Request, plan: Plan | None, vote: str = "", limit: int = MAX_VALUE) -> str | None:
     """A feedback element's value; None when it would not fit (the element is then left out)."""
-    data = {"r": request.model_dump(mode="json", exclude_defaults=True),
+    data = {"r": request.as_data(exclude_defaults=True),
             "t": suggested(plan).model_dump(exclude_none=True), "v": vote}  # fmt: skip
     value = json.dumps(data, separators=(",", ":"))
     return value if len(value) <= limit else None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from pydantic import ValidationError
 
 from bot.feedback import FeedbackRecord
+from engine.constraints import Invalid
 from engine.request import Request
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ def row(record: FeedbackRecord, note: str) -> dict[str, str]:
     asked, told, log = record.request, record.suggested, record.log
     figures = log.numbers if log else {}
     try:
-        context: int | None = Request.model_validate(asked).context
-    except ValidationError:
+        context: int | None = Request.from_data(asked).context
+    except (Invalid, TypeError):
         context = None
     cells: dict[str, object] = {
         "source": f"headroom feedback {record.at}", "engine": "vLLM",

@@ -172,7 +172,7 @@ class FeedbackListeners:
 
     def _about(self, answered: Answered) -> dict:
         """What every record holds about the answer: the request as the engine understood it, the suggestion, the release."""
-        return {"request": answered.r.model_dump(mode="json", exclude_defaults=True), "suggested": answered.t,
+        return {"request": answered.r.as_data(exclude_defaults=True), "suggested": answered.t,
                 "digest": self.bot.answerer.answers_key}  # fmt: skip
 
     async def _store(self, identity: tuple[str, ...], record: FeedbackRecord) -> None:

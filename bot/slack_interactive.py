@@ -13,13 +13,13 @@ import re
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
 
 from bot.answer_queue import Job, ReplyTarget
 from bot.blocks import MAX_BUTTON_VALUE
 from bot.http_guard import json_object
 from bot.slack_app import team_of, text_of
+from engine.constraints import Invalid
 from engine.errors import HeadroomError
 from engine.request import Request
 from engine.service import Intent
@@ -41,8 +41,8 @@ def button_request(value: object) -> tuple[Request, bool] | None:
     if data is None:
         return None
     try:
-        return Request.model_validate(data["r"]), bool(data.get("more"))
-    except (KeyError, TypeError, ValidationError):
+        return Request.from_data(data["r"]), bool(data.get("more"))
+    except (KeyError, TypeError, Invalid):
         return None
 
 

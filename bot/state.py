@@ -23,7 +23,7 @@ from engine.service import Memory
 
 
 def memory_to_json(memory: Memory) -> str:
-    request = memory.request.model_dump(mode="json") if memory.request else None
+    request = memory.request.as_data() if memory.request else None
     paste = reading_to_json(memory.paste) if memory.paste else None  # redacted by the reader: no secrets
     return json.dumps({"request": request, "top": memory.top, "paste": paste})
 
@@ -32,7 +32,7 @@ def memory_from_json(raw: str) -> Memory | None:
     """A thread's memory; None when it was written by an incompatible version (the thread starts afresh)."""
     try:
         data = json.loads(raw)
-        request = Request.model_validate(data["request"]) if data["request"] is not None else None
+        request = Request.from_data(data["request"]) if data["request"] is not None else None
         top = data.get("top")
         paste = reading_from_json(data["paste"]) if isinstance(data.get("paste"), dict) else None
         return Memory(request, top if isinstance(top, str) else None, paste)
@@ -88,7 +88,7 @@ class BotState:
     @staticmethod
     def answer_key(request: Request, release: str, variant: str = "") -> str:
         """Same request, same code, templates and data (`release`, a digest of them all) -> same answer."""
-        normalised = request.model_dump_json()
+        normalised = request.as_json()
         digest = hashlib.sha256(f"{normalised}|{release}|{variant}".encode()).hexdigest()
         return f"answer:{digest[:40]}"
 
@@ -137,7 +137,7 @@ class BotState:
         key = f"thread:{_part(team)}:{_part(channel)}:{_part(thread_ts)}"
         await self.store.set(key, memory_to_json(memory), self.settings.thread_ttl_days * 86400)
         if memory.request is not None:  # the assistant panel offers a channel's last sized model again
-            await self.store.set(f"last:{_part(team)}:{_part(channel)}", memory.request.model_dump_json(),
+            await self.store.set(f"last:{_part(team)}:{_part(channel)}", memory.request.as_json(),
                                  self.settings.thread_ttl_days * 86400)  # fmt: skip
 
     async def forget_team(self, team: str | None) -> int:
@@ -152,8 +152,8 @@ class BotState:
         """The last request sized in a channel (any of its threads), or None."""
         raw = await self.store.get(f"last:{_part(team)}:{_part(channel)}")
         try:
-            return Request.model_validate_json(raw) if raw else None
-        except ValidationError:
+            return Request.from_data(json.loads(raw)) if raw else None
+        except (ValueError, TypeError):
             return None
 
     async def mark_assistant_thread(self, team: str | None, channel: str, thread_ts: str) -> None:

@@ -42,10 +42,9 @@ def fixes(request: Request, plan: Plan, catalog: Catalog, replan: Replan, limit:
     ref = reference(plan)
     if ref is None or not ref.instance_type:
         return []
-    pinned = request.model_copy(
-        update={"instance": ref.instance_type, "nodes": ref.nodes if ref.nodes > 1 else None,
-                "gpu": None, "gpus": None, "families": (), "exclude_families": (), "compare": (), "why_not": None,
-                "tp": ref.tp, "multi_node": False}
+    pinned = request.replace(
+        instance=ref.instance_type, nodes=ref.nodes if ref.nodes > 1 else None, gpu=None, gpus=None, families=(),
+        exclude_families=(), compare=(), why_not=None, tp=ref.tp, multi_node=False,
     )  # fmt: skip
     # an open question ("which instance?") re-plans each lever over every instance within its targets; a
     # question about given hardware (an instance, a GPU set, a command) re-plans it on that hardware
@@ -54,13 +53,13 @@ def fixes(request: Request, plan: Plan, catalog: Catalog, replan: Replan, limit:
     for lever, change in _levers(request, plan, ref):
         base = request if open_question and lever != "layout" else pinned
         try:
-            after = replan(base.model_copy(update=change), catalog)
+            after = replan(base.replace(**change), catalog)
         except (HeadroomError, ValueError):
             continue
         if not after.candidates:
             continue
         best = after.top or after.candidates[0]
-        wanted = 1 if request.concurrency == "max" else -(-int(request.concurrency) // max(best.replicas, 1))
+        wanted = 1 if request.users == "max" else -(-int(request.users) // max(best.replicas, 1))
         found.append(_result(lever, change, ref, best, plan.request.context_tokens, wanted))
         if len(found) == limit:
             break

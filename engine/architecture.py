@@ -8,13 +8,12 @@ compressed latent cache).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.schema import Arch
 
 
-@dataclass(frozen=True)
-class LayerParams:
+class LayerParams(NamedTuple):
     """Parameters of one decoder layer, by group."""
 
     attention: int
@@ -33,8 +32,7 @@ class LayerParams:
         return self.quantizable + self.router + self.norms
 
 
-@dataclass(frozen=True)
-class ParamBreakdown:
+class ParamBreakdown(NamedTuple):
     embed: int
     lm_head: int  # 0 when tied to the embeddings
     layers: tuple[LayerParams, ...]
@@ -161,8 +159,7 @@ def kv_bytes_per_token_layer(arch: Arch, tp: int, element_bytes: int) -> int:
     return 2 * kv_heads_per_gpu(arch, tp) * arch.head_dim * element_bytes
 
 
-@dataclass(frozen=True)
-class AttentionLayers:
+class AttentionLayers(NamedTuple):
     """How many layers keep a per-token KV cache, and how far back each kind looks."""
 
     full: int

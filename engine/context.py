@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog, VllmVersion, version_key
 from engine.catalog.resolve import ResolvedModel, resolve_model
@@ -14,8 +14,7 @@ from engine.served import ServedModel, serve
 from engine.serving_extras import extras_for
 
 
-@dataclass(frozen=True, slots=True)
-class PlanContext:
+class PlanContext(NamedTuple):
     """Everything fixed for one plan, passed to each evaluation."""
 
     request: Request
@@ -80,7 +79,7 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
         assumptions.append(note("default_context", context=context))
     split = req.split
     assumptions.append(note("typical_request", input=split[0], output=split[1]))
-    if req.concurrency == 1 and "concurrency" not in req.model_fields_set:
+    if req.concurrency is None:
         assumptions.append(note("one_user"))
     if not weights:
         assumptions.append(note("checkpoint_format", dtype=spec.dtype))

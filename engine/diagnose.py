@@ -11,18 +11,17 @@ from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from pydantic import ValidationError
-
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.catalog.schema import GpuSpec
+from engine.constraints import Invalid
 from engine.errors import HeadroomError
 from engine.notes import Note, note
 from engine.paste_reader import PasteReading
 from engine.placement import find_gpu
 from engine.plan import Candidate, Plan
 from engine.ranking import plan as make_plan
-from engine.request import EXTRA_FIELDS, MEMORY_FLAG_FIELDS, Request, validation_problems
+from engine.request import EXTRA_FIELDS, MEMORY_FLAG_FIELDS, Request
 
 #: kinds whose cause is memory: the budget comparison and the fixes apply
 MEMORY_KINDS = frozenset({"kv_too_small_for_max_len", "no_cache_blocks", "cuda_oom", "healthy_startup"})
@@ -85,8 +84,8 @@ def diagnose(
         if reading.kind == "nccl_or_p2p":
             settings["families"] = tuple(sorted({i.family for i in catalog.instances.values() if i.interconnect == "nvlink"}))
         try:
-            anywhere = make_plan(Request.model_validate({**settings, **overrides, "model": model}), catalog)
-        except (HeadroomError, ValidationError):
+            anywhere = make_plan(Request.from_data({**settings, **overrides, "model": model}), catalog)
+        except (HeadroomError, Invalid):
             anywhere = None
         elsewhere = anywhere.top if anywhere else None
         return Diagnosis(reading, None, anywhere, None, (), tuple(assumed), (), elsewhere)
@@ -96,9 +95,9 @@ def diagnose(
     if missing:
         return Diagnosis(reading, None, None, None, (), tuple(assumed), missing)
     try:
-        request = Request.model_validate({**_settings(reading), **overrides, **hardware, "model": model})
-    except ValidationError as exc:  # settings vLLM itself refuses: said, not planned around
-        assumed.append(note("paste_settings_refused", problems=validation_problems(exc)))
+        request = Request.from_data({**_settings(reading), **overrides, **hardware, "model": model})
+    except Invalid as exc:  # settings vLLM itself refuses: said, not planned around
+        assumed.append(note("paste_settings_refused", problems=exc.problems))
         return Diagnosis(reading, None, None, None, (), tuple(assumed), ())
     try:
         planned = make_plan(request, catalog)

@@ -7,8 +7,7 @@ These figures follow the on-disk layouts vLLM loads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 WeightDtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "fp4", "mxfp4"]
 KvDtype = Literal["auto", "fp32", "fp16", "bf16", "fp8"]
@@ -20,8 +19,7 @@ KV_DTYPES: tuple[KvDtype, ...] = ("auto", "bf16", "fp16", "fp32", "fp8")
 PLAIN_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}
 
 
-@dataclass(frozen=True)
-class WeightFormat:
+class WeightFormat(NamedTuple):
     """How a checkpoint stores its quantized linear layers."""
 
     dtype: WeightDtype

@@ -40,6 +40,4 @@ def merge(previous: Request, delta: RequestDelta, previous_top: str | None) -> R
             changes["families"] = tuple(f for f in previous.families if f not in excluded)
     if any(k in changes for k in ("families", "compare", "instance", "gpu")):
         changes.setdefault("why_not", None)
-    merged = previous.model_dump()
-    merged.update(changes)
-    return Request.model_validate(merged)
+    return previous.replace(**changes)

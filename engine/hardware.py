@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from engine.catalog.loader import Kernels
 from engine.catalog.schema import GpuSpec
@@ -10,11 +10,10 @@ from engine.notes import Note, note
 from engine.served import ServedModel
 
 
-@dataclass(frozen=True)
-class Support:
+class Support(NamedTuple):
     runs: bool
     reason: Note | None = None  # why it cannot run, when runs is False
-    caveats: tuple[Note, ...] = field(default_factory=tuple)
+    caveats: tuple[Note, ...] = ()
 
 
 def _capability(text: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.architecture import param_breakdown
-from engine.catalog.loader import Catalog
+from engine.catalog.loader import Catalog, validated
 from engine.catalog.schema import Arch, Mla, ModelSpec, Moe, SlidingWindow
 from engine.errors import HeadroomError, InvalidRequest
 from engine.hub_weights import Quantization, WeightSummary, quantization
@@ -149,7 +149,7 @@ def hub_arch(repo: str, config: Mapping[str, Any], weights: WeightSummary) -> Ar
     if read.missing:
         raise InvalidRequest("hub_config_incomplete", repo=repo, missing=read.missing)
     try:
-        return Arch(
+        return validated(Arch, dict(
             layers=layers, hidden=hidden, heads=heads,
             kv_heads=_int(cfg, "num_key_value_heads") or heads,
             head_dim=_int(cfg, "head_dim") or hidden // heads,
@@ -158,7 +158,7 @@ def hub_arch(repo: str, config: Mapping[str, Any], weights: WeightSummary) -> Ar
             mlp="plain" if weights.plain_mlp else "gated", attention_bias=weights.attention_bias,
             moe=moe, mla=mla, sliding_window=_sliding(cfg, layers, max_context),
             vision_params=weights.vision_params,
-        )  # fmt: skip
+        ))  # fmt: skip
     except ValidationError as exc:
         raise InvalidRequest("hub_unsupported", repo=repo, feature=exc.errors()[0]["msg"]) from exc
 
@@ -216,7 +216,7 @@ def with_models(catalog: Catalog, specs: Iterable[ModelSpec]) -> Catalog:
         return catalog
     digest = hashlib.sha256(catalog.digest.encode())
     for spec in added:
-        digest.update(spec.model_dump_json().encode())
+        digest.update(repr(spec).encode())
     blocks = {**catalog.weight_blocks, **{s.id: s.weight_block for s in added if s.weight_block}}
     return dataclasses.replace(
         catalog, models=catalog.models + added, digest=digest.hexdigest()[:12], memo=Memo(4096), weight_blocks=blocks

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from pydantic import ValidationError
-
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import suggest_models
+from engine.constraints import Invalid
 from engine.errors import HeadroomError, ParseError
 from engine.followup import with_pins_replaced
 from engine.notes import Note
@@ -32,9 +31,9 @@ from engine.parse_rules import (
     Fields,
     Rule,
     lexicon,
-    place_region,
 )
-from engine.request import Request, RequestDelta, validation_problems
+from engine.regions import place_region
+from engine.request import Request, RequestDelta
 from engine.text import clean
 
 log = logging.getLogger("headroom.parse")
@@ -156,8 +155,8 @@ def _safe(function: Callable[[], T]) -> T:
         return function()
     except ParseError:
         raise
-    except ValidationError as exc:
-        raise ParseError("invalid_values", problems=validation_problems(exc)) from exc
+    except Invalid as exc:
+        raise ParseError("invalid_values", problems=exc.problems) from exc
     except Exception as exc:  # noqa: BLE001 - the parser's promise: only ParseError escapes
         log.exception("the parser failed on a message")  # the cause, never the user's text
         raise ParseError("unreadable") from exc
@@ -217,7 +216,7 @@ def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = 
             fields.update(overrides)
         if "model" not in fields:
             raise _no_model(reading, catalog) if reading.asked else ParseError("no_model_given")
-        return Request.model_validate(fields)
+        return Request.from_data(fields)
 
     return _safe(run)
 
@@ -240,7 +239,7 @@ def parse_followup(text: str, catalog: Catalog) -> RequestDelta:
         reading = read(text, catalog)
         if reading.reset:
             if "model" in reading.found:
-                Request.model_validate(request_fields(reading))  # validate now, with a clear message
+                Request.from_data(request_fields(reading))  # validate now, with a clear message
             return RequestDelta(changes=request_fields(reading), reset=True, unread=tuple(reading.unknown))
         if not reading.found:
             unknown = reading.unknown

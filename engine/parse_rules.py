@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from engine.catalog.loader import Catalog
 from engine.errors import ParseError
+from engine.request import tokens
 
 Fields = dict[str, object]
 
@@ -146,17 +147,6 @@ _ON_INSTANCE = re.compile(r"(?:\b(?:on|using|with|in)\s+(?:an?\s+)?)?" + INSTANC
 
 
 # --- conversions -----------------------------------------------------------------------------
-
-
-def tokens(text: str) -> int:
-    """'8k' -> 8192, '1.5k' -> 1536, '1m' -> 1048576, '8192' -> 8192."""
-    text = text.replace(" ", "")
-    scale = 1
-    if text.endswith("k"):
-        text, scale = text[:-1], 1024
-    elif text.endswith("m"):
-        text, scale = text[:-1], 1024 * 1024
-    return int(float(text) * scale)
 
 
 def _seconds(value: str, unit: str) -> float:
@@ -317,10 +307,3 @@ def _place_rules(catalog: Catalog) -> tuple[Rule, ...]:
     words = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(places, key=len, reverse=True))
     pattern = re.compile(r"(?:\b(?:in|at|near|from|around)\s+(?:the\s+)?)?(?<![\w-])(" + words + r")(?![\w-])(?:\s+region)?")
     return (Rule(pattern, lambda m: {"region": places[re.sub(r"\s+", " ", m.group(1))]}),)
-
-
-def place_region(catalog: Catalog, text: str) -> str:
-    """A --region value: a region code as given, or the region a place name stands for ("frankfurt")."""
-    wanted = " ".join(text.lower().split())
-    found = {place: code for code, spec in catalog.regions.items() for place in spec.places}
-    return found.get(wanted, text.strip().lower())

@@ -8,7 +8,7 @@ datasheet bandwidth / FLOPS actually reached) come from H100 measurements.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.catalog.schema import GpuSpec
@@ -18,8 +18,7 @@ from engine.served import GIB, ServedModel
 _EIGHT_BIT = {"fp8", "int8"}
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """How a replica's GPUs talk: per-direction GB/s and per-collective latency."""
 
     kind: str  # nvlink | pcie | network | none
@@ -27,8 +26,7 @@ class Link:
     latency_s: float
 
 
-@dataclass(frozen=True)
-class Speed:
+class Speed(NamedTuple):
     batch: int  # sequences decoded together in one replica
     step_ms: float
     decode_tokens_per_s_per_user: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import normalise
@@ -129,8 +130,7 @@ def _matches_families(req: Request, inst: InstanceSpec) -> bool:
     return not (req.single_gpu and inst.gpu_count != 1)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The GPU sets to evaluate, the instances that cannot be (Neuron, no CUDA), and what to say about a pin."""
 
     options: list[Hardware]

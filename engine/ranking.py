@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from engine.advice import fixes
@@ -72,7 +71,7 @@ def _normalised(ctx: PlanContext) -> NormalisedRequest:
         context_tokens=ctx.context,
         input_tokens=ctx.split[0],
         output_tokens=ctx.split[1],
-        concurrency=req.concurrency,
+        concurrency=req.users,
         vllm_version=ctx.version,
         gpu_memory_utilization=req.gpu_memory_utilization or ctx.behaviour.gpu_memory_utilization,
         region=req.region,
@@ -97,7 +96,7 @@ def _normalised(ctx: PlanContext) -> NormalisedRequest:
 def _budget(ctx: PlanContext) -> Budget:
     served, req = ctx.served, ctx.request
     per_sequence = served.kv_bytes_per_request(ctx.context, 1, 0 if not served.arch.sliding_window else 8192)
-    wanted = 1 if req.concurrency == "max" else int(req.concurrency)
+    wanted = 1 if req.users == "max" else int(req.users)
     return Budget(
         weights_gib=round(served.total_weight_bytes / GIB, 2),
         weights_by_group_gib={k: round(v / GIB, 2) for k, v in served.weight_bytes_by_group.items()},
@@ -184,7 +183,7 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
     if not advise:
         return result
     found = fixes(req, result, catalog, lambda r, c: plan(r, c, advise=False))
-    return dataclasses.replace(result, fixes=tuple(found)) if found else result
+    return result._replace(fixes=tuple(found)) if found else result
 
 
 def _as_of(catalog: Catalog, region: str) -> dict[str, str]:

@@ -153,5 +153,12 @@ def offered_only(catalog: Catalog, code: str, skipped: list[NotEvaluated]) -> li
     for item in skipped:
         names = tuple(n for n in item.instances if price_in(catalog, code, n)[0])
         if names:
-            kept.append(dataclasses.replace(item, instances=names))
+            kept.append(item._replace(instances=names))
     return kept
+
+
+def place_region(catalog: Catalog, text: str) -> str:
+    """A --region value: a region code as given, or the region a place name stands for ("frankfurt")."""
+    wanted = " ".join(text.lower().split())
+    found = {place: code for code, spec in catalog.regions.items() for place in spec.places}
+    return found.get(wanted, text.strip().lower())

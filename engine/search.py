@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from engine.context import PlanContext
 from engine.hardware import Support, support
@@ -65,8 +66,7 @@ def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, r
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class _PerGpu:
+class _PerGpu(NamedTuple):
     """What a split means for each GPU, whatever the set's size: shared by g6e.12xlarge and g6e.48xlarge."""
 
     budget: MemoryBudget
@@ -111,7 +111,7 @@ def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, 
         stage = budget.binding.stage if pp > 1 else None
         slack, block = budget.batching.max_num_batched_tokens, budget.block_size
         per_request = served.kv_bytes_per_request(ctx.context, tp, slack, stage, block) if short else 0.0
-        judged = memory_verdict(budget, capacity, replicas, req.concurrency, ctx.context, per_request)
+        judged = memory_verdict(budget, capacity, replicas, req.users, ctx.context, per_request)
         verdict, needed, reasons = judged.verdict, judged.needed_gib, judged.reasons
     else:
         assert hw_support.reason is not None
@@ -120,7 +120,7 @@ def _assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, 
     if verdict in FEASIBLE:
         link = link_for(catalog, hw.gpu, hw.interconnect)
         speed = estimate_speed(
-            served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.concurrency,
+            served, catalog, hw.gpu, link, tp, pp, replicas, ctx.split, req.users,
             budget.capacity_tokens, budget.batching.max_num_seqs, served.memo,
         )  # fmt: skip
     if hw.nodes > 1:
@@ -155,7 +155,7 @@ def objective(ctx: PlanContext) -> str:
     req = ctx.request
     if req.sort == "speed" or req.min_tokens_per_s or req.max_ttft_s:
         return "speed"
-    return "max" if req.concurrency == "max" else "cost"
+    return "max" if req.users == "max" else "cost"
 
 
 def choose_split(ctx: PlanContext, scratch: Scratch, hw: Hardware) -> Assessment | None:

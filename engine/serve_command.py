@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import ParseError
 from engine.parse_extras import EXTRA_FLAGS, read_extra_flag, settle_lora
-from engine.parse_rules import tokens
+from engine.request import tokens
 
 #: where a command starts in a message: `vllm serve`, or the OpenAI server module with --model
 COMMAND = re.compile(r"(?:\bvllm\s+serve\b|\bpython3?\s+-m\s+vllm\.entrypoints\.openai\.api_server\b)")

@@ -14,22 +14,20 @@ each adapter's error boundary logs them and replies with a reference.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from engine.catalog.loader import Catalog
-from engine.changes import changes
+from engine.constraints import Invalid
 from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.followup import merge
 from engine.notes import Note, note
-from engine.parse import parse_followup, parse_message, request_from
 from engine.plan import Plan
 from engine.ranking import plan as make_plan
-from engine.request import Request, validation_problems
+from engine.regions import place_region
+from engine.request import Request
 
-if TYPE_CHECKING:  # imported where used: a flags-only `headroom plan` never reads a paste or a command
+# imported where used: a flags-only `headroom plan` never reads words, a paste or a command, nor diffs answers
+if TYPE_CHECKING:
     from engine.diagnose import Diagnosis
     from engine.paste_reader import PasteReading
     from engine.serve_command import ServeCommand
@@ -38,8 +36,7 @@ if TYPE_CHECKING:  # imported where used: a flags-only `headroom plan` never rea
 HELP_WORDS = frozenset({"", "help", "?", "hi", "hello", "hey", "usage"})
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(NamedTuple):
     """What a conversation remembers between turns: the last request and the instance its answer recommended."""
 
     request: Request | None = None
@@ -47,8 +44,7 @@ class Memory:
     paste: PasteReading | None = None  # the pasted log this conversation is about ("it's 2x L40S" re-diagnoses)
 
 
-@dataclass(frozen=True)
-class Intent:
+class Intent(NamedTuple):
     """What a message asks for: a request to plan, help, a fresh start, or an error to explain."""
 
     kind: Literal["ask", "help", "reset", "error", "chatter", "diagnose"]  # chatter: not for headroom, stay quiet
@@ -61,8 +57,7 @@ class Intent:
     remarks: tuple[Note, ...] = ()  # what a pasted command held that the plan does not use
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
     """The result of one turn. `memory` is what to remember now (None: keep what the conversation had)."""
 
     kind: Literal["answer", "help", "reset", "error", "chatter", "diagnosis"]
@@ -76,9 +71,9 @@ class Turn:
     diagnosis: Diagnosis | None = None
 
 
-def _user_error(exc: HeadroomError | ValidationError) -> HeadroomError:
-    if isinstance(exc, ValidationError):
-        return InvalidRequest("invalid_values", problems=validation_problems(exc))
+def _user_error(exc: HeadroomError | Invalid) -> HeadroomError:
+    if isinstance(exc, Invalid):
+        return InvalidRequest("invalid_values", problems=exc.problems)
     return exc
 
 
@@ -116,7 +111,7 @@ def understand(
             request, unread = _next_request(command.prose, None, catalog, {**command.fields, **flags})
             return Intent("ask", request, unread=unread, remarks=_remarks(command, catalog))
         request, unread = _next_request(text, memory, catalog, overrides or {})
-    except (HeadroomError, ValidationError) as exc:
+    except (HeadroomError, Invalid) as exc:
         error = _user_error(exc)
         if not addressed and error.code == "nothing_to_change":
             return Intent("chatter")
@@ -140,6 +135,8 @@ def paste_hints(text: str, catalog: Catalog) -> dict[str, object]:
     lines = [line for line in text.splitlines()[:400] if line.strip() and not _LOG_LINE.match(line)]
     hints: dict[str, object] = {}
     for line in lines[:_PROSE_LINES]:  # line by line: one line the parser refuses does not hide the others
+        from engine.parse import parse_message
+
         try:
             found = parse_message(line[:_PROSE_CHARS], catalog).found
         except HeadroomError:
@@ -152,6 +149,8 @@ def paste_hints(text: str, catalog: Catalog) -> dict[str, object]:
 
 def _paste_follow_up(text: str, catalog: Catalog) -> dict[str, object]:
     """The fields a message adds to the paste it follows ("it's a g6e.12xlarge", "2x L40S"); {} if none."""
+    from engine.parse import parse_followup
+
     try:
         delta = parse_followup(text, catalog)
     except HeadroomError:
@@ -165,7 +164,7 @@ _HARDWARE = ("instance", "nodes", "gpu", "gpus")
 def _carried(memory: Memory, added: dict[str, object]) -> dict[str, object]:
     """What the last diagnosis settled (the model, the GPUs), with the follow-up's changes on top;
     new hardware replaces the old."""
-    base = {k: v for k, v in (memory.request.model_dump() if memory.request else {}).items() if k in _PASTE_FIELDS}
+    base = {k: v for k, v in (memory.request.as_data() if memory.request else {}).items() if k in _PASTE_FIELDS}
     if any(k in added for k in _HARDWARE):
         base = {k: v for k, v in base.items() if k not in _HARDWARE}
     return {k: v for k, v in {**base, **added}.items() if v is not None}
@@ -216,15 +215,27 @@ def _next_request(
 ) -> tuple[Request | None, tuple[str, ...]]:
     """The request this message makes (None for 'start over' without a new question) and the words unread."""
     previous = memory.request if memory else None
+    if not text.strip() and overrides:
+        return _flags_only(overrides, catalog), ()
+    from engine.parse import parse_followup, parse_message, request_from
+
     if previous is not None and not overrides:
         delta = parse_followup(text, catalog)
         if not delta.reset:
             return merge(previous, delta, memory.top if memory else None), delta.unread
-        return (Request.model_validate(delta.changes) if "model" in delta.changes else None), delta.unread
+        return (Request.from_data(delta.changes) if "model" in delta.changes else None), delta.unread
     reading = parse_message(text, catalog)
     if reading.reset and "model" not in reading.found and not overrides:
         return None, ()
     return request_from(reading, catalog, overrides), tuple(reading.unknown)
+
+
+def _flags_only(flags: dict[str, object], catalog: Catalog) -> Request:
+    """What ``parse.request_from`` makes of no words and these flags, without loading the request language."""
+    if "model" not in flags:
+        raise ParseError("no_model_given")
+    region = {"region": place_region(catalog, str(flags["region"]))} if "region" in flags else {}
+    return Request.from_data({**flags, "model_note": None, **region})
 
 
 def answer(
@@ -237,13 +248,15 @@ def answer(
     """Plan a request; when it follows an earlier one in the conversation, say what changed."""
     try:
         plan = make_plan(request, catalog)
-    except (HeadroomError, ValidationError) as exc:
+    except (HeadroomError, Invalid) as exc:
         return Turn("error", error=_user_error(exc))
     previous = memory.request if memory else None
     moved: list[Note] | None = None
     if previous == request:
         moved = []  # a follow-up that changed nothing
     elif previous is not None:
+        from engine.changes import changes
+
         try:
             moved = changes(make_plan(previous, catalog), plan)
         except HeadroomError:

@@ -8,8 +8,7 @@ once per plan from the request, the catalog and the vLLM version (`extras_for`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.catalog.loader import Catalog, version_key
 from engine.catalog.resolve import resolve_model
@@ -27,8 +26,7 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 MTP_WORDS = frozenset({"mtp", "deepseek_mtp", "qwen3_next_mtp", "nextn"})
 
 
-@dataclass(frozen=True)
-class Draft:
+class Draft(NamedTuple):
     """A speculative drafter: a separate checkpoint, or the target's own MTP layers."""
 
     tokens: int  # num_speculative_tokens
@@ -36,16 +34,14 @@ class Draft:
     mtp_layers: int = 0  # method mtp: num_nextn_predict_layers of the target
 
 
-@dataclass(frozen=True)
-class Lora:
+class Lora(NamedTuple):
     """--enable-lora --max-loras N --max-lora-rank R (vllm/config/lora.py LoRAConfig)."""
 
     max_loras: int
     rank: int
 
 
-@dataclass(frozen=True)
-class Extras:
+class Extras(NamedTuple):
     """Defaults are plain serving: tower loaded and profiled, no drafter, no LoRA."""
 
     tower: bool = True  # vision tower weights on the GPU

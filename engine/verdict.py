@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.notes import Note, note
 from engine.performance import Speed
@@ -15,8 +15,7 @@ from engine.vllm_memory import MemoryBudget
 TIGHT_KV_SHARE = 0.85
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryVerdict:
+class MemoryVerdict(NamedTuple):
     verdict: str  # fits | tight | no_kv_room | does_not_load
     needed_gib: float  # KV each GPU needs for the requested load
     reasons: tuple[Note, ...]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion
 from engine.catalog.schema import GpuSpec
@@ -57,8 +58,7 @@ def batch_defaults(
     )
 
 
-@dataclass(frozen=True)
-class StageMemory:
+class StageMemory(NamedTuple):
     """Per-GPU memory of one pipeline stage, in GiB."""
 
     stage: Stage
@@ -97,8 +97,7 @@ class MemoryBudget:
         return self.binding.kv_tokens
 
 
-@dataclass(frozen=True)
-class ActivationTerms:
+class ActivationTerms(NamedTuple):
     """The byte counts of vLLM's profiling run that the fitted constants multiply (benchmarks/fit.py reads them)."""
 
     forward: float  # hidden states + widest projections of max_num_batched_tokens tokens, per GPU

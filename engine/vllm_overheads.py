@@ -8,7 +8,7 @@ and the data behind the fitted constants are in docs/vllm-memory.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.request import Request
@@ -16,16 +16,14 @@ from engine.request import Request
 MIB = 2**20
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(NamedTuple):
     """How the GPUs of one tensor-parallel group talk: what vLLM's all-reduce set-up looks at."""
 
     interconnect: str = "nvlink"  # nvlink | pcie | none
     tp_spans_nodes: bool = False
 
 
-@dataclass(frozen=True)
-class EngineArgs:
+class EngineArgs(NamedTuple):
     """`vllm serve` flags that change start-up memory; None = vLLM's default for the device."""
 
     max_num_seqs: int | None = None

@@ -1,29 +1,43 @@
 """The catalog's compiled form: JSON that rebuilds a validated Catalog without validating it again.
 
 Only for data ``compile_catalog`` produced from a validated catalog (``bot/catalog_cache.py`` keys
-it by the data files' digest and this code's fingerprint), so a start-up skips YAML and pydantic.
+it by the data files' digest and this code's fingerprint), so a start-up skips YAML and pydantic: the
+records are NamedTuples (``schema.py``) rebuilt field by field, nested records by their annotations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import NoneType, UnionType
-from typing import Any, Literal, Union, get_args, get_origin
-
-from pydantic import BaseModel
+from typing import Any, Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
 from engine.catalog.resolve import build_model_index, seed_model_index
 from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec, RegionSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 6  # 4: model index; 5: weight blocks; 6: regions (issue 12)
+COMPILED_FORMAT = 7  # 4: model index; 5: weight blocks; 6: regions (issue 12); 7: NamedTuple records, every field
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
-def _dump(model: BaseModel) -> dict[str, Any]:
-    # only the fields the data set: a rebuild gets the same defaults and the same model_fields_set
-    return model.model_dump(mode="json", exclude_unset=True)
+def _is_record(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-native: records as objects of every field, tuples as lists."""
+    if _is_record(type(value)):
+        return {name: _plain(v) for name, v in zip(value._fields, value, strict=True)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dump(record: NamedTuple) -> dict[str, Any]:
+    dumped: dict[str, Any] = _plain(record)
+    return dumped
 
 
 def compile_catalog(catalog: Catalog) -> dict[str, Any]:
@@ -68,8 +82,8 @@ def _converter(kind: Any, memo: _Memo) -> _Convert | None:
 def _make_converter(kind: Any, memo: _Memo) -> _Convert | None:
     if kind in _AS_IS:
         return None
-    if isinstance(kind, type) and issubclass(kind, BaseModel):
-        return _model_converter(kind, memo)
+    if _is_record(kind):
+        return _record_converter(kind, memo)
     origin, args = get_origin(kind), get_args(kind)
     if origin is Literal:
         return None
@@ -98,17 +112,23 @@ def _each_item(key: type, value: _Convert | None) -> _Convert:
     return lambda d: {key(k): None if v is None else value(v) for k, v in d.items()}
 
 
-def _model_converter(kind: type[BaseModel], memo: _Memo) -> _Convert:
-    """``model_construct`` (no validation) with each field converted by its annotation."""
-    fields = {name: _converter(info.annotation, memo) for name, info in kind.model_fields.items()}
-    construct = kind.model_construct
+def _record_converter(kind: type, memo: _Memo) -> _Convert:
+    """The record built from its fields (no validation), each converted by its annotation."""
+    fields = {name: _converter(hint, memo) for name, hint in get_type_hints(kind).items()}
+    nested = {name: convert for name, convert in fields.items() if convert is not None}
 
-    def convert(raw: dict[str, Any]) -> BaseModel:
-        values = {}
-        for name, value in raw.items():
-            field_convert = fields[name]  # KeyError: not a field of this model, so not compiled by this code
-            values[name] = value if field_convert is None or value is None else field_convert(value)
-        return construct(**values)
+    def convert(raw: dict[str, Any]) -> Any:
+        unknown = raw.keys() - fields.keys()
+        if unknown:  # not a field of this record, so not compiled by this code
+            raise KeyError(sorted(unknown)[0])
+        if not nested:
+            return kind(**raw)
+        values = dict(raw)
+        for name, field_convert in nested.items():
+            value = values.get(name)
+            if value is not None:
+                values[name] = field_convert(value)
+        return kind(**values)
 
     return convert
 
@@ -123,7 +143,7 @@ def catalog_from_compiled(data: Mapping[str, Any]) -> Catalog:
         raise CatalogError(f"compiled catalog format {found!r} is not the supported {COMPILED_FORMAT}")
     memo: _Memo = {}
     kinds = (ModelSpec, GpuSpec, InstanceSpec, VllmFile, Efficiencies, RegionSpec)
-    model, gpu, instance, vllm, efficiencies, region = (_model_converter(kind, memo) for kind in kinds)
+    model, gpu, instance, vllm, efficiencies, region = (_record_converter(kind, memo) for kind in kinds)
     try:
         catalog = Catalog(
             models=tuple(model(m) for m in data["models"]),

@@ -1,7 +1,8 @@
 """Load and validate the bundled catalog data files (models, GPUs, instances, vLLM behaviour).
 
 Pure pieces, so that a caller outside engine/ can cache the validated result: the file texts, their
-digest, and a full build (YAML + pydantic); ``engine/catalog/compiled.py`` holds the compiled form.
+digest, and a full build (YAML + pydantic, both imported only for it); ``engine/catalog/compiled.py``
+holds the compiled form.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import NamedTuple, TypeVar
 
 from engine.catalog.schema import (
     GpuFile,
@@ -32,13 +32,10 @@ from engine.memo import Memo
 _REQUIRED = ("gpus.yaml", "instances.yaml", "vllm.yaml", "h100_measurements.yaml", "shapes.yaml", "releases.yaml")
 
 
-class _Frozen(BaseModel):
-    # defer_build: the core schema is built on first validation, not at import, so a process
-    # that rebuilds the catalog from its compiled form never pays for it
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+Record = TypeVar("Record")
 
 
-class VllmVersion(_Frozen):
+class VllmVersion(NamedTuple):
     version: str
     gpu_memory_utilization: float
     subtract_cudagraph_estimate: bool
@@ -46,12 +43,12 @@ class VllmVersion(_Frozen):
     source: str
 
 
-class BatchDefaults(_Frozen):
+class BatchDefaults(NamedTuple):
     max_num_batched_tokens: int
     max_num_seqs: int
 
 
-class Batching(_Frozen):
+class Batching(NamedTuple):
     large_gpu_min_gib: float
     large_excluded_device_names: list[str]
     large: BatchDefaults
@@ -60,7 +57,7 @@ class Batching(_Frozen):
     offline_small: BatchDefaults
 
 
-class Allreduce(_Frozen):
+class Allreduce(NamedTuple):
     """When vLLM's custom all-reduce is set up, and what it allocates."""
 
     custom_world_sizes: list[int]
@@ -68,7 +65,7 @@ class Allreduce(_Frozen):
     source: str
 
 
-class Fitted(_Frozen):
+class Fitted(NamedTuple):
     activation_base_gib: float
     sampler_bytes_per_logit: float
     non_torch_single_gib: float
@@ -80,13 +77,13 @@ class Fitted(_Frozen):
     cudagraph_gib_per_layer: float
 
 
-class Performance(_Frozen):
+class Performance(NamedTuple):
     step_overhead_ms: float
     allreduce_latency_us: dict[str, float]
     pcie_gbps_by_gen: dict[int, float]
 
 
-class Kernels(_Frozen):
+class Kernels(NamedTuple):
     """Which GPUs vLLM's kernels accept, for every modelled version (all are newer than the changes cited)."""
 
     #: weight-only Marlin kernels (FP8, NVFP4, INT4 GPTQ/AWQ) need at least this compute capability
@@ -96,7 +93,7 @@ class Kernels(_Frozen):
     source: str
 
 
-class VllmFile(_Frozen):
+class VllmFile(NamedTuple):
     as_of: str
     default_version: str
     newest_modelled: str
@@ -109,7 +106,7 @@ class VllmFile(_Frozen):
     kernels: Kernels
 
 
-class Efficiencies(_Frozen):
+class Efficiencies(NamedTuple):
     """Fractions of datasheet bandwidth / FLOPS reached in practice, derived from measurements."""
 
     weight_stream: dict[str, float]  # by weight dtype family: "16bit", "8bit"
@@ -199,9 +196,21 @@ def _parse(sources: Mapping[str, str], name: str) -> object:
         raise CatalogError(f"catalog file {name} is not valid YAML:\n{exc}") from exc
 
 
-def _validate(kind: type[BaseModel], name: str, data: object) -> BaseModel:
+def validated(kind: type[Record], data: object) -> Record:
+    """``data`` checked against a record class: types, extra keys, ``Bounds`` and the classes' checks.
+
+    Raises pydantic's ValidationError; pydantic is imported here, on a full build or a Hub read only.
+    """
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(kind, config=ConfigDict(extra="forbid")).validate_python(data)
+
+
+def _validate(kind: type[Record], name: str, data: object) -> Record:
+    from pydantic import ValidationError
+
     try:
-        return kind.model_validate(data)
+        return validated(kind, data)
     except ValidationError as exc:
         raise CatalogError(f"catalog file {name} is invalid:\n{exc}") from exc
 
@@ -233,7 +242,7 @@ def _efficiencies(raw: dict) -> Efficiencies:
 def _measured(data: object) -> Efficiencies:
     try:
         return _efficiencies(data)  # type: ignore[arg-type]
-    except (ValidationError, KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
+    except (KeyError, IndexError, TypeError, ZeroDivisionError) as exc:
         raise CatalogError(f"catalog file h100_measurements.yaml is invalid:\n{type(exc).__name__}: {exc}") from exc
 
 

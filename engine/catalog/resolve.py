@@ -8,7 +8,7 @@ releases (``RedHatAI/...-FP8-dynamic``, ``...-quantized.w4a16``, ``*-AWQ``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.catalog.schema import ModelSpec
@@ -58,8 +58,7 @@ def normalise(name: str) -> str:
     return "-".join(w for w in words if w not in _DROP_TOKENS)
 
 
-@dataclass(frozen=True)
-class ResolvedModel:
+class ResolvedModel(NamedTuple):
     spec: ModelSpec
     implied_weights: WeightDtype | None  # from a quantized release id, if any
     release: str | None  # the quantized repo id as typed

@@ -69,15 +69,15 @@ def test_max_users_picks_the_layout_that_holds_the_most_requests(catalog: Catalo
 
 
 def _layouts(catalog: Catalog, request: Request, instance: str) -> list:
-    pinned = request.model_copy(update={"instance": instance})
-    return [plan(pinned.model_copy(update={"tp": tp}), catalog, advise=False).candidates[0] for tp in (1, 2, 4, 8)
+    pinned = request.replace(instance=instance)
+    return [plan(pinned.replace(tp=tp), catalog, advise=False).candidates[0] for tp in (1, 2, 4, 8)
             if tp <= catalog.instances[instance].gpu_count]  # fmt: skip
 
 
 @pytest.mark.parametrize("instance", ["g6e.12xlarge", "g6e.48xlarge", "p4d.24xlarge", "g6.48xlarge", "g7e.24xlarge"])
 def test_for_max_the_chosen_layout_holds_at_least_as_many_requests_as_any_other(catalog: Catalog, instance: str) -> None:
     request = Request(model="llama-3.1-8b", context_tokens=16384, concurrency="max")
-    chosen = plan(request.model_copy(update={"instance": instance}), catalog).candidates[0]
+    chosen = plan(request.replace(instance=instance), catalog).candidates[0]
     for other in _layouts(catalog, request, instance):
         if other.feasible:
             assert chosen.max_concurrency * chosen.replicas >= other.max_concurrency * other.replicas - 1e-9
@@ -86,7 +86,7 @@ def test_for_max_the_chosen_layout_holds_at_least_as_many_requests_as_any_other(
 @pytest.mark.parametrize("instance", ["g6e.12xlarge", "g6e.48xlarge", "p4d.24xlarge", "g6.48xlarge", "g7e.24xlarge"])
 def test_at_a_load_the_chosen_layout_has_the_lowest_cost_per_token(catalog: Catalog, instance: str) -> None:
     request = Request(model="llama-3.1-8b", context_tokens=8192, concurrency=24)
-    chosen = plan(request.model_copy(update={"instance": instance}), catalog).candidates[0]
+    chosen = plan(request.replace(instance=instance), catalog).candidates[0]
     meeting = [c for c in _layouts(catalog, request, instance) if c.verdict == "fits"]
     assert chosen.verdict == "fits" and meeting
     assert chosen.usd_per_million_tokens <= min(c.usd_per_million_tokens for c in meeting) + 1e-9

@@ -49,7 +49,7 @@ def test_the_first_fix_that_claims_to_fit_fits_when_applied_and_the_others_say_t
     first = next(f for f in fixes if f.enough)
     change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": first.value}, "context": {"context_tokens": first.value},
               "utilization": {"gpu_memory_utilization": first.value}}[first.lever]  # fmt: skip
-    applied = plan(d.request.model_copy(update=change), catalog).candidates[0]
+    applied = plan(d.request.replace(**change), catalog).candidates[0]
     assert applied.feasible and applied.instance == "p5.4xlarge"
 
 
@@ -122,7 +122,7 @@ def _first_sufficient_fix_fits(catalog: Catalog, paste: str, overrides: dict) ->
     first = next(f for f in d.plan.fixes if f.enough)
     change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": first.value}, "context": {"context_tokens": first.value},
               "utilization": {"gpu_memory_utilization": first.value}}[first.lever]  # fmt: skip
-    applied = plan(Request.model_validate({**d.request.model_dump(), **change}), catalog).candidates[0]
+    applied = plan(d.request.replace(**change), catalog).candidates[0]
     assert applied.feasible, (first.lever, first.value)
     for f in d.plan.fixes:
         assert f.enough == ("still" not in VIEWS.say(f)), VIEWS.say(f)

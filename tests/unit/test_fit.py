@@ -12,7 +12,7 @@ from tests.calibration.replay import replay_memory
 
 def test_vllm_yaml_holds_exactly_the_fit_of_the_training_rows(catalog: Catalog) -> None:
     training, _ = memory_split_rows()
-    assert fit_constants(catalog, training) == catalog.vllm.fitted.model_dump()
+    assert fit_constants(catalog, training) == catalog.vllm.fitted._asdict()
 
 
 def test_training_and_validation_rows_are_disjoint_and_declared(catalog: Catalog) -> None:

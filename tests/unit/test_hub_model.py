@@ -204,7 +204,7 @@ def test_an_fp8_checkpoint_counts_its_weights_not_its_scales() -> None:
 def test_a_hub_model_never_stands_in_for_a_bare_size(catalog: Catalog) -> None:
     config = CONFIGS["meta-llama/Llama-3.1-8B-Instruct"]
     spec = hub_spec(files("acme-ml/llama-3.1-8b-sft", config, tensors(config)))
-    spec = spec.model_copy(update={"family": "llama-3.3", "size": "8B"})  # even in the first family a size means
+    spec = spec._replace(family="llama-3.3", size="8B")  # even in the first family a size means
     extended = with_models(catalog, [spec])
     assert parse_request("8B fp8", extended).model == parse_request("8B fp8", catalog).model != spec.id
 

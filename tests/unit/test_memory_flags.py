@@ -107,7 +107,7 @@ def test_a_printed_command_reads_back_to_the_same_flags_and_pool(catalog: Catalo
     assert not read.not_modelled
     for key in ("max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes"):
         assert read.fields[key] == getattr(request, key)
-    again = plan(request.model_copy(update=read.fields | {"model": "llama-3.1-8b"}), catalog).candidates[0]
+    again = plan(request.replace(**read.fields | {"model": "llama-3.1-8b"}), catalog).candidates[0]
     assert again.kv_cache_tokens == chosen.kv_cache_tokens
 
 

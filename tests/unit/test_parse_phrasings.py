@@ -247,7 +247,7 @@ def test_phrasing_reads_as_the_expected_request(catalog: Catalog, text: str, fie
     expected = dict(fields)
     bare, fuzzy = expected.pop(BARE, False), expected.pop(FUZZY, False)
     got = parse_request(text, catalog)
-    assert got.model_dump(exclude={"model_note"}) == Request(**expected).model_dump(exclude={"model_note"})
+    assert got.replace(model_note=None) == Request(**expected).replace(model_note=None)
     reading = got.model_note.code if got.model_note else None
     assert reading == ("bare_size" if bare else "fuzzy_model" if fuzzy else None)
 

@@ -125,9 +125,7 @@ def test_spot_prices_show_with_the_interruption_caveat() -> None:
 def test_regions_survive_the_compiled_round_trip() -> None:
     validated = _with_spot(read_sources())
     rebuilt = catalog_from_compiled(json.loads(json.dumps(compile_catalog(validated))))
-    assert {k: r.model_dump() for k, r in rebuilt.regions.items()} == {
-        k: r.model_dump() for k, r in validated.regions.items()
-    }
+    assert {k: r._asdict() for k, r in rebuilt.regions.items()} == {k: r._asdict() for k, r in validated.regions.items()}
     assert rebuilt.regions_refreshed is validated.regions_refreshed and rebuilt.as_of == validated.as_of
     assert type(rebuilt.regions["sa-east-1"].spot["g6.xlarge"]) is float
 

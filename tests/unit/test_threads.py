@@ -16,8 +16,8 @@ VIEWS = Views()
 
 def _mixed() -> list[Request]:
     base = requests()
-    more = [r.model_copy(update={"context_tokens": 4096 * (1 + i % 8), "concurrency": 1 + i % 24}) for i, r in enumerate(base)]
-    pins = [r.model_copy(update={"gpu_memory_utilization": 0.8 + 0.01 * (i % 15)}) for i, r in enumerate(base)]
+    more = [r.replace(context_tokens=4096 * (1 + i % 8), concurrency=1 + i % 24) for i, r in enumerate(base)]
+    pins = [r.replace(gpu_memory_utilization=0.8 + 0.01 * (i % 15)) for i, r in enumerate(base)]
     return (base + more + pins + base)[:200]
 
 
