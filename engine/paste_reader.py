@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from engine import paste_patterns as p
 from engine.errors import HeadroomError
 from engine.paste_patterns import keep, strip_prefix
-from engine.serve_command import read_command
 
 HEAD, TAIL = 60_000, 240_000  # characters read from a long paste's start and end
 _WINDOW = 4  # lines a failure message may be wrapped over
@@ -289,6 +288,8 @@ def _command(scan: str) -> dict[str, object] | None:
     if block is not None:  # one flag a line
         flags = scan[block : block + 4_000].split("\n")[:40]
         lines = [" ".join(f.strip() for f in flags if f.lstrip().startswith("--"))]
+    from engine.serve_command import read_command  # only a paste's command needs the command reader
+
     for line in lines:
         line = " " + p.redact(_substitute(scan, line))
         line = p.UNDERSCORE_FLAG.sub(lambda f: "--" + f.group(1).replace("_", "-"), line)  # --tensor_parallel_size

@@ -172,7 +172,7 @@ def _carried(memory: Memory, added: dict[str, object]) -> dict[str, object]:
 
 def _command(text: str) -> ServeCommand | None:
     """A `vllm serve` command in the message, read; the words around it are kept to read as usual."""
-    if not text.strip():
+    if "vllm" not in text:  # both forms serve_command.COMMAND reads name vllm: most messages skip that module
         return None
     from engine.serve_command import read_command, split_command
 
