@@ -86,6 +86,8 @@ def _add_plan_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-num-seqs", help="vLLM's --max-num-seqs (default: vLLM's for the GPU)")
     parser.add_argument("--max-num-batched-tokens", help="vLLM's --max-num-batched-tokens (default: vLLM's for the GPU)")
     parser.add_argument("--enforce-eager", action="store_true", default=None, help="vLLM's --enforce-eager")
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help="plan for vLLM's offline LLM() class (its batch defaults) and print the LLM() call")
     parser.add_argument("--cpu-offload-gb", help="vLLM's --cpu-offload-gb (GiB of weights per GPU kept in host memory)")
     parser.add_argument("--kv-cache-memory-bytes", help="vLLM's --kv-cache-memory-bytes (the KV pool, instead of utilization)")
     parser.add_argument("--sort", choices=("cost", "speed"), help="rank by $/hour (default) or per-user speed")
@@ -209,6 +211,7 @@ _FLAG_FIELDS = {
     "enforce_eager": "enforce_eager",
     "cpu_offload_gb": "cpu_offload_gb",
     "kv_cache_memory_bytes": "kv_cache_memory_bytes",
+    "offline": "offline",
     "region": "region",
     "sort": "sort",
     # issue 10

@@ -1,6 +1,13 @@
-"""The `vllm serve` line that starts exactly what a candidate describes: checkpoint, precision, layout, lengths."""
+"""The `vllm serve` line that starts exactly what a candidate describes: checkpoint, precision, layout, lengths.
+
+For the offline LLM() class (issue 10) the same settings as a Python call: `python -c 'from vllm import LLM;
+LLM(model=..., ...)'` loads and profiles exactly what was planned, and the call is what goes into a script.
+"""
 
 from __future__ import annotations
+
+import json
+import shlex
 
 from engine.catalog.schema import GpuSpec
 from engine.context import PlanContext
@@ -53,7 +60,49 @@ def vllm_command(ctx: PlanContext, gpu: GpuSpec, tp: int, pp: int, replicas: int
         parts.append("--kv-cache-dtype fp8")
     parts.extend(extras_flags(ctx.served.extras, ctx.served.spec))  # issue 10: text-only, drafter, LoRA
     parts += _memory_flags(ctx)
-    return " ".join(parts)
+    line = " ".join(parts)
+    return llm_call(line) if ctx.request.offline else line
+
+
+def _literal(value: object) -> str:
+    """A Python literal for a JSON value, written with double quotes (the call sits in single shell quotes)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    return json.dumps(value)
+
+
+def _argument(text: str) -> str:
+    """A flag's value as the LLM() keyword takes it: a number, a dict (JSON flags), else a string."""
+    try:
+        return _literal(json.loads(text))
+    except ValueError:
+        return json.dumps(text)
+
+
+#: flags the offline class does not take: data parallelism means one LLM() per replica, in separate processes
+_SERVE_ONLY = frozenset({"--data-parallel-size"})
+
+
+def llm_call(serve_line: str) -> str:
+    """`[ENV=1 ]vllm serve MODEL --flag value ...` as `[ENV=1 ]python -c 'from vllm import LLM; LLM(...)'`:
+    each --flag-name becomes the keyword flag_name (EngineArgs' own names), a bare flag True."""
+    words = shlex.split(serve_line)
+    env = [w for w in words[: words.index("vllm")] if "=" in w]
+    model, rest = words[words.index("serve") + 1], words[words.index("serve") + 2 :]
+    arguments = [f"model={json.dumps(model)}"]
+    at = 0
+    while at < len(rest):
+        flag = rest[at]
+        value = rest[at + 1] if at + 1 < len(rest) and not rest[at + 1].startswith("--") else None
+        at += 1 if value is None else 2
+        if flag not in _SERVE_ONLY:
+            arguments.append(f"{flag.removeprefix('--').replace('-', '_')}={'True' if value is None else _argument(value)}")
+    call = f"from vllm import LLM; LLM({', '.join(arguments)})"
+    return " ".join([*env, "python", "-c", shlex.quote(call)])
 
 
 def _memory_flags(ctx: PlanContext) -> list[str]:

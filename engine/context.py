@@ -116,6 +116,13 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
     region = catalog.regions.get(req.region)
     if req.spot and not (region and region.spot):  # spot prices come only from `headroom catalog refresh`
         warnings.append(note("spot_unknown", region=req.region))
+    if req.offline:  # issue 10: UsageContext.LLM_CLASS (vllm.yaml batching.offline_*)
+        rules = catalog.vllm.batching
+        assumptions.append(note("offline_class", large_batched=rules.offline_large.max_num_batched_tokens,
+                                small_batched=rules.offline_small.max_num_batched_tokens,
+                                serve_large_batched=rules.large.max_num_batched_tokens,
+                                serve_small_batched=rules.small.max_num_batched_tokens,
+                                large_min_gib=rules.large_gpu_min_gib))  # fmt: skip
     if req.enforce_eager:  # the speed model assumes CUDA graphs (performance.py's fixed step overhead)
         warnings.append(note("eager_speed"))
     if req.cpu_offload_gb:  # offloaded layers stream over PCIe on every step; performance.py does not count it

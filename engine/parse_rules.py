@@ -123,6 +123,9 @@ _EAGER = re.compile(  # the setting, not the adjective: "llama 3.1 8b eager" yes
     r"(?:--)?\benforce[-_ ]?eager\b|\bno cuda ?graphs?\b"
     r"|(?<!\bam )(?<!\bis )(?<!\bare )(?<!\bso )(?<!\bbe )(?<!\bvery )(?<!\bm )(?<!\bwas )\beager\b(?!\s+(?:to|for)\b)"
 )
+#: vLLM's offline LLM() class ("offline batch", "LLM()", "python api"); HF_HUB_OFFLINE is not it (no word boundary)
+_OFFLINE = re.compile(r"\boffline(?:\s+(?:inference|batch(?:\s+inference)?|mode))?\b|\b(?:vllm\.)?llm\s*\(\s*\)|\bllm\s+class\b"
+                      r"|\bpython\s+api\b")
 _CPU_OFFLOAD = re.compile(r"(?:--)?\bcpu[-_ ]?offload(?:[-_ ]?gb)?\s*[=:]?\s*" + _NUM + r"\s*(?:gi?b)?\b")
 _REGION = re.compile(
     # region-shaped words that name no AWS region ("mars-east-1") are read too, so validation refuses them
@@ -217,6 +220,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     Rule(_MAX_SEQS, _one("max_num_seqs", int)),
     Rule(_BATCHED, _one("max_num_batched_tokens", tokens)),
     Rule(_EAGER, _constant({"enforce_eager": True})),
+    Rule(_OFFLINE, _constant({"offline": True})),
     Rule(_CPU_OFFLOAD, _one("cpu_offload_gb", float)),
     Rule(_TP, _one("tp", int)),
     Rule(_PP, _one("pp", int)),

@@ -50,6 +50,7 @@ class NormalisedRequest(NamedTuple):
     enforce_eager: bool = False
     cpu_offload_gb: float | None = None
     kv_cache_memory_bytes: int | None = None
+    offline: bool = False
     text_only: bool = False
     draft: str | None = None
     speculative_tokens: int | None = None

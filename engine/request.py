@@ -33,7 +33,9 @@ MAX_NODES = 16
 
 #: the memory flags, vision, drafting and LoRA settings (issue 10): carried by the plan as given, reported
 #: when a follow-up changes one, and read from a pasted command by a diagnosis
-MEMORY_FLAG_FIELDS = ("max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes")
+MEMORY_FLAG_FIELDS = (
+    "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "cpu_offload_gb", "kv_cache_memory_bytes", "offline",
+)  # fmt: skip
 EXTRA_FIELDS = ("text_only", "draft", "speculative_tokens", "max_loras", "lora_rank")
 
 #: vLLM's largest default --max-num-seqs (vllm serve on a >= 70 GiB GPU; engine/catalog/data/vllm.yaml batching)
@@ -85,6 +87,7 @@ class Request:
     enforce_eager: bool = False
     cpu_offload_gb: Annotated[float | None, Bounds(ge=0, le=4096)] = None
     kv_cache_memory_bytes: Annotated[int | None, Bounds(gt=0, le=2**50)] = None
+    offline: bool = False  # vLLM's offline LLM() class instead of `vllm serve`: other batch defaults, a Python call
     region: str = "us-east-1"
     # constraints and targets
     families: tuple[str, ...] = ()

@@ -35,18 +35,17 @@ def visible_gib(gpu: GpuSpec, memory_mib: float | None = None) -> float:
     return gpu.memory_gib * VISIBLE_FRACTION_FALLBACK
 
 
-def batch_defaults(
-    catalog: Catalog, gpu: GpuSpec, visible: float, args: EngineArgs = NO_ARGS, offline: bool = False
-) -> BatchDefaults:
+def batch_defaults(catalog: Catalog, gpu: GpuSpec, visible: float, args: EngineArgs = NO_ARGS) -> BatchDefaults:
     """max_num_batched_tokens / max_num_seqs: the flags where set, else vLLM's default for this device.
 
     EngineArgs._set_default_args (vllm/engine/arg_utils.py) matches "a100" in the device name, so
-    both A100s get the small defaults whatever their memory.
+    both A100s get the small defaults whatever their memory; the offline LLM() class
+    (UsageContext.LLM_CLASS) has defaults of its own (vllm.yaml batching.offline_*).
     """
     rules = catalog.vllm.batching
     excluded = any(name in gpu.name.lower() for name in rules.large_excluded_device_names)
     large = visible >= rules.large_gpu_min_gib and not excluded
-    if offline:
+    if args.offline:
         found = rules.offline_large if large else rules.offline_small
     else:
         found = rules.large if large else rules.small

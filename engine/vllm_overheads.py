@@ -31,6 +31,7 @@ class EngineArgs(NamedTuple):
     enforce_eager: bool = False
     cpu_offload_gb: float = 0.0
     kv_cache_memory_bytes: int | None = None
+    offline: bool = False  # the LLM() class: UsageContext.LLM_CLASS picks other batch defaults
 
 
 NO_ARGS = EngineArgs()
@@ -44,6 +45,7 @@ def engine_args(req: Request) -> EngineArgs:
         enforce_eager=req.enforce_eager,
         cpu_offload_gb=req.cpu_offload_gb or 0.0,
         kv_cache_memory_bytes=req.kv_cache_memory_bytes,
+        offline=req.offline,
     )
 
 #: what callers that name no wiring get: the NVLink H100s the fitted constants were read off
