@@ -19,8 +19,8 @@ from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError
 from engine.placement import find_gpu
-from engine.served import serve
-from engine.vllm_memory import memory_budget
+from engine.served import GIB, serve
+from engine.vllm_memory import activation_terms, memory_budget
 from engine.vllm_overheads import EngineArgs, Topology, non_torch_gib
 from tests.calibration.replay import memory_rows
 
@@ -175,11 +175,22 @@ class FullReplay:
     predicted_gib: float
     measured_tokens: int | None
     predicted_tokens: int
+    #: 0.27+ summary line 'X GiB for consumed memory (weights + non-torch)': vLLM's total_consumed, i.e. weights,
+    #: non-torch memory and torch memory kept after the profile (the fused-MoE workspace); None where not printed
+    printed_consumed: float | None = None
+    predicted_consumed: float = 0.0  # weights + non-torch + the persistent MoE workspace, as headroom has them
 
     @property
     def kv_error(self) -> float:
         """KV pool in GiB (every rank prints it; tokens depend on hybrid / DCP layouts)."""
         return self.predicted_gib / self.measured_gib - 1
+
+    @property
+    def kv_error_given_consumed(self) -> float | None:
+        """The KV error of every other term: the log's consumed memory in place of headroom's."""
+        if self.printed_consumed is None:
+            return None
+        return (self.predicted_gib + self.predicted_consumed - self.printed_consumed) / self.measured_gib - 1
 
 
 def full_replays(catalog: Catalog) -> list[FullReplay]:
@@ -202,19 +213,31 @@ def full_replays(catalog: Catalog) -> list[FullReplay]:
             float(row["gpu_memory_utilization"]), None, topology, args,
         )  # fmt: skip
         tokens = int(row["kv_cache_tokens"]) if row["kv_cache_tokens"] else None
+        binding = budget.binding
+        workspace = activation_terms(served, budget.batching, tp, catalog.gpu(setup["gpu"])).workspace / GIB
+        consumed = re.search(r"([\d.]+) GiB for consumed memory", row["notes"])
         found.append(
-            FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), budget.binding.kv_pool, tokens,
-                       budget.kv_tokens)  # fmt: skip
+            FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), binding.kv_pool, tokens,
+                       budget.kv_tokens, float(consumed[1]) if consumed else None,
+                       binding.weights + binding.non_torch + workspace)  # fmt: skip
         )
     return found
 
 
 def full_table(replays: list[FullReplay]) -> str:
-    lines = [f"{'row':46} {'split':10} tp pp {'KV GiB meas/pred':>17} {'err':>6} {'KV tokens meas/pred':>23}"]
+    lines = [
+        f"{'row':46} {'split':10} tp pp {'KV GiB meas/pred':>17} {'err':>6} {'KV tokens meas/pred':>23} "
+        f"{'consumed meas/pred':>19} {'err*':>6}"
+    ]
     for r in replays:
         tokens = f"{r.measured_tokens or 0:,}/{r.predicted_tokens:,}"
+        consumed, given = "", ""
+        if r.printed_consumed is not None and r.kv_error_given_consumed is not None:
+            consumed = f"{r.printed_consumed:.2f}/{r.predicted_consumed:.2f}"
+            given = f"{r.kv_error_given_consumed:+6.1%}"
         lines.append(
             f"{r.id[:46]:46} {r.split:10} {r.tp:2} {r.pp:2} {r.measured_gib:8.2f}/{r.predicted_gib:<8.2f} "
-            f"{r.kv_error:+6.1%} {tokens:>23}"
+            f"{r.kv_error:+6.1%} {tokens:>23} {consumed:>19} {given:>6}"
         )
+    lines.append("* = KV error with the log's consumed memory (weights + non-torch + kept MoE workspace) in place of ours")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ def test_kv_capacity_fits_training_rows_and_validation_rows_it_never_saw(catalog
     for rows in (training, validation):
         replays = [replay_memory(catalog, row) for row in rows]
         kv = [abs(r.kv_error) for r in replays]
-        # the fit reaches worst 0.63 % (training) and 0.18 % (validation): a 1 % slip fails
+        # the fit reaches worst 0.57 % (training) and 0.18 % (validation): a 1 % slip fails
         assert statistics.median(kv) <= 0.005 and max(kv) <= 0.01
         assert max(abs(r.weights_error) for r in replays) <= 0.01
 
@@ -54,12 +54,18 @@ def test_non_torch_term_holds_on_validation_start_ups(catalog: Catalog) -> None:
 
 def test_public_start_ups_replayed_in_full(catalog: Catalog) -> None:
     replays = {r.id: r for r in full_replays(catalog)}
-    # PCIe TP4 on RTX PRO 6000 (0.27.1, --max-num-seqs 32), with and without expert parallelism: 0.9 % and 0.5 %
-    for name in ("pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271", "pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4ep-v0271"):
-        assert abs(replays[name].kv_error) <= 0.015
+    # PCIe TP4 on RTX PRO 6000 (0.27.1, --max-num-seqs 32). Every term but non-torch, checked against the log by
+    # taking its printed 'consumed memory (weights + non-torch)' in place of ours: +0.9 %. In full the pool is
+    # +3.0 % (TP4) and +2.6 % (TP4 + EP): headroom's PCIe non-torch (0.20 GiB) is 0.57 GiB under what this
+    # log consumed beyond the weights and the kept MoE workspace (docs/vllm-memory.md); the earlier 0.9 % came
+    # from a graph estimate 1.5 GiB too high cancelling it.
+    tp4, ep = replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271"], replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4ep-v0271"]
+    assert tp4.kv_error_given_consumed is not None and abs(tp4.kv_error_given_consumed) <= 0.015
+    assert 0.4 <= tp4.printed_consumed - tp4.predicted_consumed <= 0.8  # type: ignore[operator]
+    assert ep.predicted_gib == tp4.predicted_gib and abs(ep.measured_gib / tp4.measured_gib - 1) <= 0.005
     for name in ("single-h100-qwen3-14b-v017", "single-h100-qwen3-14b-v018"):
         assert abs(replays[name].kv_error) <= 0.005
-    # worst: the PP4 summary-table row (+5.6 %, validation) and a WSL RTX 4090 (-6.5 %, training)
+    # worst: the PP4 summary-table row (+5.8 %, validation) and a WSL RTX 4090 (-5.8 %, training)
     assert max(abs(r.kv_error) for r in replays.values() if r.split == "validation") <= 0.06
     assert max(abs(r.kv_error) for r in replays.values()) <= 0.07
 
