@@ -33,6 +33,7 @@ from engine.vllm_memory import activation_terms, batch_defaults, cudagraph_estim
 from tests.calibration.fit_rows import (
     full_replays,
     full_table,
+    graphs_table,
     memory_split_rows,
     non_torch_split,
     non_torch_table,
@@ -117,26 +118,38 @@ def graph_profile(catalog: Catalog, row: dict[str, str]) -> tuple[float, int]:
     return activation_terms(setup.served, largest, setup.tp, setup.gpu).forward / GIB, graphs.profiled_graphs
 
 
-def graph_table(catalog: Catalog, rows: list[dict[str, str]]) -> str:
-    """Logged CUDA-graph estimates against the model's, per row (the rows that log one)."""
-    lines = [f"{'model':44} {'w':5} tp pp graphs {'estimate meas/pred':>19} {'err':>6}"]
-    errors = []
+def graph_replays(catalog: Catalog, rows: list[dict[str, str]]) -> list[tuple[dict[str, str], int, float, float]]:
+    """(row, graphs, logged estimate, predicted estimate) for the rows that log vLLM's CUDA-graph estimate."""
+    found = []
     for row in rows:
         logged = logged_graph_estimate(row)
         if logged is None:
             continue
         setup = row_setup(catalog, row)
         _, graphs = graph_profile(catalog, row)
-        layers = setup.served.arch.layers // setup.pp
         batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
-        predicted = cudagraph_estimate_gib(setup.served, catalog, setup.gpu, batching, setup.tp, layers, setup.behaviour)
-        errors.append(abs(predicted - logged))
+        layers = setup.served.arch.layers // setup.pp
+        predicted = cudagraph_estimate_gib(
+            setup.served, catalog, setup.gpu, batching, setup.tp, layers, setup.behaviour
+        )
+        found.append((row, graphs, logged, predicted))
+    return found
+
+
+def graph_table(catalog: Catalog, rows: list[dict[str, str]]) -> str:
+    """Logged CUDA-graph estimates against the model's, per row (the rows that log one)."""
+    lines = [f"{'model':44} {'w':5} tp pp graphs {'estimate meas/pred':>19} {'err':>6}"]
+    replays = graph_replays(catalog, rows)
+    for row, graphs, logged, predicted in replays:
+        setup = row_setup(catalog, row)
         lines.append(
             f"{row['model'][-44:]:44} {setup.served.fmt.dtype:5} {setup.tp:2} {setup.pp:2} {graphs:6} "
             f"{logged:9.2f}/{predicted:<9.2f} {predicted - logged:+6.2f}"
         )
+    errors = [abs(p - m) for _, _, m, p in replays]
     if errors:
-        lines.append(f"rows {len(errors)}: |error| median {statistics.median(errors):.2f} GiB, worst {max(errors):.2f} GiB")
+        median, worst = statistics.median(errors), max(errors)
+        lines.append(f"rows {len(errors)}: |error| median {median:.2f} GiB, worst {worst:.2f} GiB")
     return "\n".join(lines)
 
 
@@ -171,7 +184,9 @@ def report(catalog: Catalog) -> str:
     for name in ("training", "validation", "reference"):
         lines += ["", f"public_startup_logs.csv {name} rows (non-torch term only)"]
         lines.append(non_torch_table(parts[name]))
-    lines += ["", "public start-ups replayed in full (feed no constant)", full_table(full_replays(refit))]
+    replays = full_replays(refit)
+    lines += ["", "public start-ups replayed in full (feed no constant)", full_table(replays)]
+    lines += ["", "their CUDA graphs (validation of the per-graph line at other graph counts)", graphs_table(replays)]
     undeclared = sorted(set(public_rows()) - {r.id for rows in parts.values() for r in rows})
     lines += ["", f"public rows not in this check (single GPU, or no non-torch / KV figure): {len(undeclared)}"]
     return "\n".join(lines)

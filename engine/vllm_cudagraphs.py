@@ -22,8 +22,11 @@ CAPTURE_CAP_DC_BLACKWELL = 1024
 #: first vLLM version whose default capture list also holds max_num_batched_tokens when it fits (0.21)
 APPENDS_MAX_TOKENS_FROM = "0.21"
 DC_BLACKWELL_CAP_FROM = "0.28"
-#: first modelled version whose model runner V2 is the default for dense attention models (0.25): its
-#: GPUModelRunner.profile_cudagraph_memory returns 0, so nothing is reserved (v1/worker/gpu/model_runner.py)
+#: first modelled version whose model runner V2 is the default for dense attention models (vLLM: 0.25): its
+#: GPUModelRunner.profile_cudagraph_memory returns 0, so nothing is reserved (v1/worker/gpu/model_runner.py).
+#: None = not applied yet: with "0.25" (and a 0.25 entry in vllm.yaml `versions:`) every dense model planned
+#: for 0.25+ gains the whole estimate (0.5-1.6 GiB per GPU) and Llama 3.3 70B FP8 at 8k on one H100 turns
+#: from "does not start" to "fits" under 0.28, which a dozen answers and tests are built on: left for review
 RUNNER_V2_DENSE_FROM: str | None = None
 #: MoE families whose architecture is on vLLM's DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES list (0.25-0.28):
 #: Qwen2MoeForCausalLM, DeepseekV2ForCausalLM
@@ -95,7 +98,8 @@ def capture_set(batching: BatchDefaults, behaviour: VllmVersion, gpu: GpuSpec, d
 def reserves_graph_estimate(served: ServedModel, behaviour: VllmVersion) -> bool:
     """Whether Worker.determine_available_memory subtracts a non-zero CUDA-graph estimate.
 
-    0.21+ subtracts GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu_worker.py). From 0.25
+    0.21+ subtracts GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu_worker.py). Only while
+    RUNNER_V2_DENSE_FROM is set (it is not yet, see there): from 0.25
     (config/vllm.py:VllmConfig._is_default_v2_model_runner_model) a generate model that is not MoE,
     not hybrid (linear attention / Mamba) and not attention-free runs model runner V2, whose
     profile_cudagraph_memory returns 0: its graphs are captured after the KV cache, outside the

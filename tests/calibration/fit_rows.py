@@ -20,6 +20,7 @@ from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError
 from engine.placement import find_gpu
 from engine.served import GIB, serve
+from engine.vllm_cudagraphs import capture_set, decode_query_len
 from engine.vllm_memory import activation_terms, memory_budget
 from engine.vllm_overheads import EngineArgs, Topology, non_torch_gib
 from tests.calibration.replay import memory_rows
@@ -67,10 +68,14 @@ def public_rows() -> dict[str, dict[str, str]]:
 def _printed_non_torch(row: dict[str, str]) -> tuple[float | None, bool]:
     """(non-torch GiB, whether it is by subtraction).
 
-    0.26+ logs may print only 'X GiB for consumed memory (weights + non-torch)', which is
-    requested - KV - activation and so also holds the CUDA-graph estimate vLLM subtracted. That
-    estimate is not printed; the printed graph pool stands in for it (estimates run higher than
-    the pool, so the figure is an upper bound on non-torch).
+    0.26+ logs may print only 'X GiB for consumed memory (weights + non-torch)'. Per vLLM 0.27.1's
+    code (Worker.determine_available_memory, utils/mem_utils.py memory_profiling) that figure is
+    total_consumed: weights, non-torch memory and torch memory the profile left allocated, such as
+    the fused-MoE workspace; the CUDA-graph estimate is inside the printed 'peak activation', not
+    here. This check, written before that was read, subtracts the printed graph pool as a stand-in
+    for the kept torch memory it cannot size for models outside the catalog (on the RTX PRO 6000
+    TP4 row the kept workspace is 1.00 GiB against the 0.32 subtracted), so the figure is an upper
+    bound on non-torch.
     """
     if row["non_torch_gib"]:
         return float(row["non_torch_gib"]), False
@@ -179,6 +184,10 @@ class FullReplay:
     #: non-torch memory and torch memory kept after the profile (the fused-MoE workspace); None where not printed
     printed_consumed: float | None = None
     predicted_consumed: float = 0.0  # weights + non-torch + the persistent MoE workspace, as headroom has them
+    #: 'CUDAGraph memory' / 'Graph capturing ... took': the pool the real capture took (not vLLM's estimate)
+    printed_graphs: float | None = None
+    predicted_graphs: float = 0.0  # headroom's estimate of vLLM's reservation
+    graphs: int = 0  # graphs vLLM's profiler counts for the row's flags (engine/vllm_cudagraphs.py)
 
     @property
     def kv_error(self) -> float:
@@ -207,19 +216,22 @@ def full_replays(catalog: Catalog) -> list[FullReplay]:
             enforce_eager=row["enforce_eager"] == "True",
         )
         topology = Topology(_link(catalog, row) if tp * pp > 1 else "none")
+        gpu, behaviour = catalog.gpu(setup["gpu"]), catalog.vllm_version(row["vllm_version"].split()[0])
         budget = memory_budget(
-            served, catalog, catalog.gpu(setup["gpu"]), tp, pp, catalog.vllm_version(row["vllm_version"].split()[0]),
+            served, catalog, gpu, tp, pp, behaviour,
             int(row["max_model_len"] or row["max_concurrency_tokens"] or served.arch.max_context),
             float(row["gpu_memory_utilization"]), None, topology, args,
         )  # fmt: skip
         tokens = int(row["kv_cache_tokens"]) if row["kv_cache_tokens"] else None
         binding = budget.binding
-        workspace = activation_terms(served, budget.batching, tp, catalog.gpu(setup["gpu"])).workspace / GIB
+        workspace = activation_terms(served, budget.batching, tp, gpu).workspace / GIB
         consumed = re.search(r"([\d.]+) GiB for consumed memory", row["notes"])
         found.append(
             FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), binding.kv_pool, tokens,
                        budget.kv_tokens, float(consumed[1]) if consumed else None,
-                       binding.weights + binding.non_torch + workspace)  # fmt: skip
+                       binding.weights + binding.non_torch + workspace,
+                       float(row["cudagraph_gib"]) if row["cudagraph_gib"] else None, binding.cudagraph,
+                       capture_set(budget.batching, behaviour, gpu, decode_query_len(served)).profiled_graphs)  # fmt: skip
         )
     return found
 
@@ -240,4 +252,13 @@ def full_table(replays: list[FullReplay]) -> str:
             f"{r.kv_error:+6.1%} {tokens:>23} {consumed:>19} {given:>6}"
         )
     lines.append("* = KV error with the log's consumed memory (weights + non-torch + kept MoE workspace) in place of ours")
+    return "\n".join(lines)
+
+
+def graphs_table(replays: list[FullReplay]) -> str:
+    """The graph pool each log printed next to headroom's estimate of vLLM's reservation (estimates run above the pool)."""
+    lines = [f"{'row':46} {'split':10} graphs {'pool printed / estimate predicted':>34}"]
+    for r in replays:
+        if r.printed_graphs is not None:
+            lines.append(f"{r.id[:46]:46} {r.split:10} {r.graphs:6} {r.printed_graphs:16.2f} / {r.predicted_graphs:<16.2f}")
     return "\n".join(lines)
