@@ -9,7 +9,10 @@ pool (so a constant cannot absorb another term's error):
 - non-torch, TP over NVLink: least-squares line in TP through the printed figures;
 - non-torch, TP over PCIe: median of the printed PCIe TP figures (public logs, any version:
   the NCCL buffers it holds do not depend on vLLM's version);
-- CUDA-graph estimate: least-squares line in decoder layers per GPU through the logged estimates;
+- CUDA-graph estimate: vLLM's profiler extrapolates from its first two captures (first capture +
+  (graphs - 1) x second, per mode; engine/vllm_cudagraphs.py counts the graphs from the capture
+  sizes). What is fitted is the memory of one graph: a least-squares line in decoder layers per GPU
+  through (logged estimate - the largest graph's activations) / graphs counted, per training row;
 - activation: the fixed workspace from rows where the forward pass sets the peak, then the
   sampler's bytes per logit from rows where the dummy sampler run does.
 Training / validation membership: tests/calibration/memory_split.yaml, declared before fitting.
@@ -23,12 +26,14 @@ import re
 import statistics
 from pathlib import Path
 
-from engine.catalog.loader import Catalog, Fitted, load_catalog
+from engine.catalog.loader import BatchDefaults, Catalog, Fitted, load_catalog
 from engine.served import GIB
-from engine.vllm_memory import activation_terms, batch_defaults, visible_gib
+from engine.vllm_cudagraphs import capture_set, decode_query_len
+from engine.vllm_memory import activation_terms, batch_defaults, cudagraph_estimate_gib, visible_gib
 from tests.calibration.fit_rows import (
     full_replays,
     full_table,
+    graphs_table,
     memory_split_rows,
     non_torch_split,
     non_torch_table,
@@ -37,7 +42,7 @@ from tests.calibration.fit_rows import (
 from tests.calibration.replay import memory_table, replay_memory, row_setup
 
 YAML = Path(__file__).resolve().parents[1] / "engine" / "catalog" / "data" / "vllm.yaml"
-DIGITS = {"sampler_bytes_per_logit": 2, "activation_base_gib": 4, "cudagraph_gib_per_layer": 4}
+DIGITS = {"sampler_bytes_per_logit": 2, "activation_base_gib": 4, "cudagraph_base_gib": 5, "cudagraph_gib_per_layer": 6}
 
 
 def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -61,19 +66,21 @@ def fit_constants(catalog: Catalog, training: list[dict[str, str]]) -> dict[str,
             else:
                 tp_x.append(tp)
                 tp_y.append(non_torch)
-        estimate = re.search(r"CUDA graph estimated ([\d.]+) GiB", row["notes"])
-        if estimate:
+        batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
+        estimate = logged_graph_estimate(row)
+        if estimate is not None:
+            first, graphs = graph_profile(catalog, row)
             graph_x.append(setup.served.arch.layers / pp)
-            graph_y.append(float(estimate[1]))
+            graph_y.append((estimate - first) / graphs)
         if row["activation_peak_gib"] and pp == 1:
-            batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
-            terms = activation_terms(setup.served, batching, tp)
+            terms = activation_terms(setup.served, batching, tp, setup.gpu)
             sampler_floor = terms.hidden_states + terms.logits * (12 + terms.logit_bytes)
             target = forward_rows if terms.forward > sampler_floor else sampler_rows
             target.append((float(row["activation_peak_gib"]), terms))
-    base = statistics.median(act - t.forward / GIB for act, t in forward_rows)
+    # the MoE workspace (terms.workspace) is held through both passes: it comes off before either fit
+    base = statistics.median(act - (t.workspace + t.forward) / GIB for act, t in forward_rows)
     per_logit = statistics.median(
-        ((act - base) * GIB - t.hidden_states) / t.logits - t.logit_bytes for act, t in sampler_rows
+        ((act - base) * GIB - t.workspace - t.hidden_states) / t.logits - t.logit_bytes for act, t in sampler_rows
     )
     single_gib = statistics.median(single)
     pcie = [
@@ -94,6 +101,56 @@ def fit_constants(catalog: Catalog, training: list[dict[str, str]]) -> dict[str,
         "cudagraph_gib_per_layer": graph_slope,
     }
     return {k: round(v, DIGITS.get(k, 3)) for k, v in fitted.items()}
+
+
+def logged_graph_estimate(row: dict[str, str]) -> float | None:
+    """vLLM's 'Estimated CUDA graph memory' as the vllm_memory.csv row's notes quote it (GiB per GPU)."""
+    found = re.search(r"CUDA graph estimated ([\d.]+) GiB", row["notes"])
+    return float(found[1]) if found else None
+
+
+def graph_profile(catalog: Catalog, row: dict[str, str]) -> tuple[float, int]:
+    """(the largest graph's activations in GiB, graphs the profiler counts) for a vllm_memory.csv row."""
+    setup = row_setup(catalog, row)
+    batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
+    graphs = capture_set(batching, setup.behaviour, setup.gpu, decode_query_len(setup.served))
+    largest = BatchDefaults(max_num_batched_tokens=graphs.largest, max_num_seqs=batching.max_num_seqs)
+    return activation_terms(setup.served, largest, setup.tp, setup.gpu).forward / GIB, graphs.profiled_graphs
+
+
+def graph_replays(catalog: Catalog, rows: list[dict[str, str]]) -> list[tuple[dict[str, str], int, float, float]]:
+    """(row, graphs, logged estimate, predicted estimate) for the rows that log vLLM's CUDA-graph estimate."""
+    found = []
+    for row in rows:
+        logged = logged_graph_estimate(row)
+        if logged is None:
+            continue
+        setup = row_setup(catalog, row)
+        _, graphs = graph_profile(catalog, row)
+        batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
+        layers = setup.served.arch.layers // setup.pp
+        predicted = cudagraph_estimate_gib(
+            setup.served, catalog, setup.gpu, batching, setup.tp, layers, setup.behaviour
+        )
+        found.append((row, graphs, logged, predicted))
+    return found
+
+
+def graph_table(catalog: Catalog, rows: list[dict[str, str]]) -> str:
+    """Logged CUDA-graph estimates against the model's, per row (the rows that log one)."""
+    lines = [f"{'model':44} {'w':5} tp pp graphs {'estimate meas/pred':>19} {'err':>6}"]
+    replays = graph_replays(catalog, rows)
+    for row, graphs, logged, predicted in replays:
+        setup = row_setup(catalog, row)
+        lines.append(
+            f"{row['model'][-44:]:44} {setup.served.fmt.dtype:5} {setup.tp:2} {setup.pp:2} {graphs:6} "
+            f"{logged:9.2f}/{predicted:<9.2f} {predicted - logged:+6.2f}"
+        )
+    errors = [abs(p - m) for _, _, m, p in replays]
+    if errors:
+        median, worst = statistics.median(errors), max(errors)
+        lines.append(f"rows {len(errors)}: |error| median {median:.2f} GiB, worst {worst:.2f} GiB")
+    return "\n".join(lines)
 
 
 def with_fitted(catalog: Catalog, fitted: dict[str, float]) -> Catalog:
@@ -120,11 +177,16 @@ def report(catalog: Catalog) -> str:
     for name, rows in (("training", training), ("validation", validation)):
         lines += ["", f"vllm_memory.csv {name} rows (KV capacity, weights)"]
         lines.append(memory_table([replay_memory(refit, row) for row in rows]))
+    for name, rows in (("training", training), ("validation", validation)):
+        lines += ["", f"vllm_memory.csv {name} rows (logged CUDA-graph estimate, GiB per GPU)"]
+        lines.append(graph_table(refit, rows))
     parts = non_torch_split(refit)
     for name in ("training", "validation", "reference"):
         lines += ["", f"public_startup_logs.csv {name} rows (non-torch term only)"]
         lines.append(non_torch_table(parts[name]))
-    lines += ["", "public start-ups replayed in full (feed no constant)", full_table(full_replays(refit))]
+    replays = full_replays(refit)
+    lines += ["", "public start-ups replayed in full (feed no constant)", full_table(replays)]
+    lines += ["", "their CUDA graphs (validation of the per-graph line at other graph counts)", graphs_table(replays)]
     undeclared = sorted(set(public_rows()) - {r.id for rows in parts.values() for r in rows})
     lines += ["", f"public rows not in this check (single GPU, or no non-torch / KV figure): {len(undeclared)}"]
     return "\n".join(lines)

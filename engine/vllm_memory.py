@@ -2,10 +2,11 @@
 
 vLLM sizes its KV pool as
 ``gpu_memory_utilization x visible memory - weights - activation peak - non-torch memory``
-(minus an estimate of CUDA-graph memory from 0.21). The activation peak is what
-its profiling run allocates: a forward pass of ``max_num_batched_tokens`` tokens
-and a dummy sampler pass over ``max_num_seqs x vocab`` logits. Both defaults depend
-on the GPU, so the same model has a different peak on an L4 than on an H100.
+(minus an estimate of CUDA-graph memory from 0.21, which follows the capture sizes:
+engine/vllm_cudagraphs.py). The activation peak is what its profiling run allocates: a
+forward pass of ``max_num_batched_tokens`` tokens and a dummy sampler pass over
+``max_num_seqs x vocab`` logits, on top of a MoE model's fused-experts workspace. Both
+defaults depend on the GPU, so the same model has a different peak on an L4 than on an H100.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from engine.dtypes import PLAIN_BYTES
 from engine.extra_memory import multimodal_peak_gib
 from engine.hardware import expert_alignment
 from engine.served import GIB, ServedModel, Stage, pipeline_stages, serve
+from engine.vllm_cudagraphs import capture_set, decode_query_len, reserves_graph_estimate
 from engine.vllm_overheads import NO_ARGS, NVLINK, EngineArgs, Topology, non_torch_gib
 
 #: where a GPU's CUDA-visible memory is unknown, scale the nominal figure like the H100's (79.19 / 80)
@@ -103,28 +105,75 @@ class ActivationTerms(NamedTuple):
     hidden_states: float
     logits: int  # min(max_num_seqs, max_num_batched_tokens) x vocab: the dummy sampler run's logits
     logit_bytes: int  # the compute dtype the logits come out in
+    workspace: float = 0.0  # the fused-MoE kernel's workspace, kept by the workspace manager (persistent)
 
 
-def activation_terms(served: ServedModel, batching: BatchDefaults, tp: int) -> ActivationTerms:
+#: GPUs whose FP8 MoE layers run vLLM's TritonExperts (oracle/fp8.py:_get_priority_backends): Ada has no
+#: CUTLASS grouped GEMM or DeepGEMM, Hopper puts Triton first for block FP8 under TP, and sm_120 (RTX PRO /
+#: RTX 50) has neither DeepGEMM nor FlashInfer's block-FP8 CUTLASS path. sm_100 picks DeepGEMM/FlashInfer.
+TRITON_FP8_MOE_CAPABILITIES = ((8, 9), (9, 0), (12, 0))
+
+
+def triton_moe_experts(served: ServedModel, gpu: GpuSpec | None) -> bool:
+    """Whether the routed experts run vLLM's modular TritonExperts kernel (the default we can size).
+
+    16-bit weights: oracle/unquantized.py:select_unquantized_moe_backend (v0.19.0-v0.28.0) picks TRITON
+    on CUDA unless VLLM_USE_FLASHINFER_MOE_FP16 is set. FP8: see TRITON_FP8_MOE_CAPABILITIES. MXFP4
+    (gpt-oss: OAITritonMxfp4ExpertsMonolithic), INT4 (Marlin) and NVFP4 kernels size their own scratch.
+    """
+    if served.arch.moe is None:
+        return False
+    if served.fmt.dtype in ("bf16", "fp16", "fp32"):
+        return True
+    return served.fmt.dtype == "fp8" and gpu is not None and gpu.capability in TRITON_FP8_MOE_CAPABILITIES
+
+
+def moe_workspace_bytes(served: ServedModel, tokens: int, tp: int, act: int) -> float:
+    """TritonExperts.workspace_shapes through FusedMoEKernel._allocate_buffers (fused_moe/modular_kernel.py).
+
+    workspace13 = (M, topk, max(N/2, K)) shared with the (M, K) output, workspace2 = (M, topk, max(N, K)),
+    N = 2 x expert intermediate / TP (w13 per rank), K = hidden, M = the profile batch's tokens, in the
+    activation dtype, each rounded up to 256 B (v1/worker/workspace.py:WorkspaceManager.get_simultaneous,
+    which keeps the buffer for the life of the worker). v0.17 cut M at VLLM_FUSED_MOE_CHUNK_SIZE (16,384);
+    v0.19+ do not chunk.
+    """
+    moe = served.arch.moe
+    assert moe is not None
+    n = 2 * moe.expert_intermediate // tp
+    hidden = served.arch.hidden
+    first = max(tokens * moe.active * max(n // 2, hidden), tokens * hidden) * act
+    second = tokens * moe.active * max(n, hidden) * act
+    return float(-(-first // 256) * 256 + -(-second // 256) * 256)
+
+
+def activation_terms(served: ServedModel, batching: BatchDefaults, tp: int, gpu: GpuSpec | None = None) -> ActivationTerms:
     arch = served.arch
     act = PLAIN_BYTES[served.fmt.compute]
     tokens = batching.max_num_batched_tokens
     hidden_states = tokens * arch.hidden * act
+    workspace = 0.0
     if arch.moe:
-        width = (
-            arch.moe.active * 3 * arch.moe.expert_intermediate
-            + arch.moe.shared_experts * 3 * arch.moe.shared_intermediate
-        )
+        shared = arch.moe.shared_experts * 3 * arch.moe.shared_intermediate
+        if triton_moe_experts(served, gpu):
+            workspace = moe_workspace_bytes(served, tokens, tp, act)
+            width = shared  # the routed experts' intermediates live in the workspace
+        else:
+            width = arch.moe.active * 3 * arch.moe.expert_intermediate + shared
     else:
         width = 3 * arch.intermediate
     qkv = (arch.heads + 2 * arch.kv_heads) * arch.head_dim
     forward = 2 * hidden_states + tokens * act * (width + qkv) / tp
     seqs = min(batching.max_num_seqs, tokens)
-    return ActivationTerms(forward, hidden_states, seqs * arch.vocab, act)
+    return ActivationTerms(forward, hidden_states, seqs * arch.vocab, act, workspace)
 
 
 def activation_peak_gib(
-    served: ServedModel, catalog: Catalog, batching: BatchDefaults, tp: int, last_stage: bool
+    served: ServedModel,
+    catalog: Catalog,
+    batching: BatchDefaults,
+    tp: int,
+    last_stage: bool,
+    gpu: GpuSpec | None = None,
 ) -> float:
     """Torch peak during vLLM's profiling run, per GPU.
 
@@ -135,14 +184,38 @@ def activation_peak_gib(
     working set per logit on top of the logits themselves: an fp32 copy (4 B), fp32 softmax
     probabilities (4 B) and the top-k/top-p sort's fp32 values (4 B) make 12 B; the fitted
     value (benchmarks/fit.py, ~12.5) adds the caching allocator's rounding of those blocks.
+    A MoE model's fused-experts workspace is allocated by the forward pass and kept, so it sits
+    under the sampler run's peak too (memory_profiling counts it in torch_peak_increase).
     """
     fitted = catalog.vllm.fitted
-    terms = activation_terms(served, batching, tp)
+    terms = activation_terms(served, batching, tp, gpu)
     peak = terms.forward
     if last_stage:
         sampler = terms.hidden_states + terms.logits * (fitted.sampler_bytes_per_logit + terms.logit_bytes)
         peak = max(terms.forward, sampler)
-    return fitted.activation_base_gib + peak / GIB
+    return fitted.activation_base_gib + (terms.workspace + peak) / GIB
+
+
+def cudagraph_estimate_gib(
+    served: ServedModel, catalog: Catalog, gpu: GpuSpec, batching: BatchDefaults, tp: int, layers: int,
+    behaviour: VllmVersion,
+) -> float:  # fmt: skip
+    """GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu_model_runner.py, v0.19.0-v0.28.0), per GPU.
+
+    vLLM captures the largest graph of each mode, then the second largest, reading free memory
+    around each: estimate = max over modes of the first capture + per mode (graphs - 1) x the
+    second capture. The first capture holds the largest size's activations (the graph pool) plus
+    one graph's own memory; each further graph costs about the same driver-side memory, which grows
+    with the kernels it records, so with the decoder layers on this GPU (fitted:
+    cudagraph_base_gib + cudagraph_gib_per_layer x layers, per graph; benchmarks/fit.py).
+    """
+    fitted = catalog.vllm.fitted
+    graphs = capture_set(batching, behaviour, gpu, decode_query_len(served))
+    if not graphs.profiled_graphs:
+        return 0.0
+    largest = BatchDefaults(max_num_batched_tokens=graphs.largest, max_num_seqs=batching.max_num_seqs)
+    first = activation_terms(served, largest, tp, gpu).forward / GIB
+    return first + graphs.profiled_graphs * (fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * layers)
 
 
 def memory_budget(
@@ -167,9 +240,9 @@ def memory_budget(
     block = catalog.vllm.block_size
     usable = util * visible
     # per-stage memory does not depend on the request's context: memoised on the served model
-    key = ("stages", tp, pp, behaviour.version, round(usable, 6), batching, block, topology, args)
+    key = ("stages", gpu.id, tp, pp, behaviour.version, round(usable, 6), batching, block, topology, args)
     stages = served.memo.get(
-        key, _compute_stages, served, catalog, tp, pp, behaviour, usable, batching, block, topology, args
+        key, _compute_stages, served, catalog, gpu, tp, pp, behaviour, usable, batching, block, topology, args
     )
     concurrency = _max_concurrency(served, stages, batching, block, context, tp, pp)
     binding = stages[0] if len(stages) == 1 else min(stages, key=lambda s: (s.kv_tokens, s.kv_pool))
@@ -181,6 +254,7 @@ def memory_budget(
 def _compute_stages(
     served: ServedModel,
     catalog: Catalog,
+    gpu: GpuSpec,
     tp: int,
     pp: int,
     behaviour: VllmVersion,
@@ -202,7 +276,7 @@ def _compute_stages(
     for stage in pipeline_stages(served.arch.layers, pp):
         offloaded = min(args.cpu_offload_gb * GIB, served.stage_layer_bytes(stage, tp))
         weights = (served.stage_weight_bytes(stage, tp) - offloaded) / GIB
-        activation = activation_peak_gib(served, catalog, batching, tp, stage.last)
+        activation = activation_peak_gib(served, catalog, batching, tp, stage.last, gpu)
         # issue 10: the encoder's dummy batch (engine/extra_memory.py)
         activation = multimodal_peak_gib(
             served, fitted.activation_base_gib, batching.max_num_batched_tokens, batching.max_num_seqs, tp,
@@ -210,8 +284,8 @@ def _compute_stages(
         )  # fmt: skip
         non_torch = non_torch_gib(catalog, tp, pp, topology)
         cudagraph = (
-            fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * stage.layer_count
-            if behaviour.subtract_cudagraph_estimate and not args.enforce_eager
+            cudagraph_estimate_gib(served, catalog, gpu, batching, tp, stage.layer_count, behaviour)
+            if reserves_graph_estimate(served, behaviour) and not args.enforce_eager
             else 0.0
         )
         pool = usable - weights - activation - non_torch - cudagraph

@@ -19,8 +19,9 @@ from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError
 from engine.placement import find_gpu
-from engine.served import serve
-from engine.vllm_memory import memory_budget
+from engine.served import GIB, serve
+from engine.vllm_cudagraphs import capture_set, decode_query_len
+from engine.vllm_memory import activation_terms, memory_budget
 from engine.vllm_overheads import EngineArgs, Topology, non_torch_gib
 from tests.calibration.replay import memory_rows
 
@@ -67,10 +68,14 @@ def public_rows() -> dict[str, dict[str, str]]:
 def _printed_non_torch(row: dict[str, str]) -> tuple[float | None, bool]:
     """(non-torch GiB, whether it is by subtraction).
 
-    0.26+ logs may print only 'X GiB for consumed memory (weights + non-torch)', which is
-    requested - KV - activation and so also holds the CUDA-graph estimate vLLM subtracted. That
-    estimate is not printed; the printed graph pool stands in for it (estimates run higher than
-    the pool, so the figure is an upper bound on non-torch).
+    0.26+ logs may print only 'X GiB for consumed memory (weights + non-torch)'. Per vLLM 0.27.1's
+    code (Worker.determine_available_memory, utils/mem_utils.py memory_profiling) that figure is
+    total_consumed: weights, non-torch memory and torch memory the profile left allocated, such as
+    the fused-MoE workspace; the CUDA-graph estimate is inside the printed 'peak activation', not
+    here. This check, written before that was read, subtracts the printed graph pool as a stand-in
+    for the kept torch memory it cannot size for models outside the catalog (on the RTX PRO 6000
+    TP4 row the kept workspace is 1.00 GiB against the 0.32 subtracted), so the figure is an upper
+    bound on non-torch.
     """
     if row["non_torch_gib"]:
         return float(row["non_torch_gib"]), False
@@ -175,11 +180,26 @@ class FullReplay:
     predicted_gib: float
     measured_tokens: int | None
     predicted_tokens: int
+    #: 0.27+ summary line 'X GiB for consumed memory (weights + non-torch)': vLLM's total_consumed, i.e. weights,
+    #: non-torch memory and torch memory kept after the profile (the fused-MoE workspace); None where not printed
+    printed_consumed: float | None = None
+    predicted_consumed: float = 0.0  # weights + non-torch + the persistent MoE workspace, as headroom has them
+    #: 'CUDAGraph memory' / 'Graph capturing ... took': the pool the real capture took (not vLLM's estimate)
+    printed_graphs: float | None = None
+    predicted_graphs: float = 0.0  # headroom's estimate of vLLM's reservation
+    graphs: int = 0  # graphs vLLM's profiler counts for the row's flags (engine/vllm_cudagraphs.py)
 
     @property
     def kv_error(self) -> float:
         """KV pool in GiB (every rank prints it; tokens depend on hybrid / DCP layouts)."""
         return self.predicted_gib / self.measured_gib - 1
+
+    @property
+    def kv_error_given_consumed(self) -> float | None:
+        """The KV error of every other term: the log's consumed memory in place of headroom's."""
+        if self.printed_consumed is None:
+            return None
+        return (self.predicted_gib + self.predicted_consumed - self.printed_consumed) / self.measured_gib - 1
 
 
 def full_replays(catalog: Catalog) -> list[FullReplay]:
@@ -196,25 +216,49 @@ def full_replays(catalog: Catalog) -> list[FullReplay]:
             enforce_eager=row["enforce_eager"] == "True",
         )
         topology = Topology(_link(catalog, row) if tp * pp > 1 else "none")
+        gpu, behaviour = catalog.gpu(setup["gpu"]), catalog.vllm_version(row["vllm_version"].split()[0])
         budget = memory_budget(
-            served, catalog, catalog.gpu(setup["gpu"]), tp, pp, catalog.vllm_version(row["vllm_version"].split()[0]),
+            served, catalog, gpu, tp, pp, behaviour,
             int(row["max_model_len"] or row["max_concurrency_tokens"] or served.arch.max_context),
             float(row["gpu_memory_utilization"]), None, topology, args,
         )  # fmt: skip
         tokens = int(row["kv_cache_tokens"]) if row["kv_cache_tokens"] else None
+        binding = budget.binding
+        workspace = activation_terms(served, budget.batching, tp, gpu).workspace / GIB
+        consumed = re.search(r"([\d.]+) GiB for consumed memory", row["notes"])
         found.append(
-            FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), budget.binding.kv_pool, tokens,
-                       budget.kv_tokens)  # fmt: skip
+            FullReplay(row_id, row["split"], tp, pp, float(row["kv_cache_gib"]), binding.kv_pool, tokens,
+                       budget.kv_tokens, float(consumed[1]) if consumed else None,
+                       binding.weights + binding.non_torch + workspace,
+                       float(row["cudagraph_gib"]) if row["cudagraph_gib"] else None, binding.cudagraph,
+                       capture_set(budget.batching, behaviour, gpu, decode_query_len(served)).profiled_graphs)  # fmt: skip
         )
     return found
 
 
 def full_table(replays: list[FullReplay]) -> str:
-    lines = [f"{'row':46} {'split':10} tp pp {'KV GiB meas/pred':>17} {'err':>6} {'KV tokens meas/pred':>23}"]
+    lines = [
+        f"{'row':46} {'split':10} tp pp {'KV GiB meas/pred':>17} {'err':>6} {'KV tokens meas/pred':>23} "
+        f"{'consumed meas/pred':>19} {'err*':>6}"
+    ]
     for r in replays:
         tokens = f"{r.measured_tokens or 0:,}/{r.predicted_tokens:,}"
+        consumed, given = "", ""
+        if r.printed_consumed is not None and r.kv_error_given_consumed is not None:
+            consumed = f"{r.printed_consumed:.2f}/{r.predicted_consumed:.2f}"
+            given = f"{r.kv_error_given_consumed:+6.1%}"
         lines.append(
             f"{r.id[:46]:46} {r.split:10} {r.tp:2} {r.pp:2} {r.measured_gib:8.2f}/{r.predicted_gib:<8.2f} "
-            f"{r.kv_error:+6.1%} {tokens:>23}"
+            f"{r.kv_error:+6.1%} {tokens:>23} {consumed:>19} {given:>6}"
         )
+    lines.append("* = KV error with the log's consumed memory (weights + non-torch + kept MoE workspace) in place of ours")
+    return "\n".join(lines)
+
+
+def graphs_table(replays: list[FullReplay]) -> str:
+    """The graph pool each log printed next to headroom's estimate of vLLM's reservation (estimates run above the pool)."""
+    lines = [f"{'row':46} {'split':10} graphs {'pool printed / estimate predicted':>34}"]
+    for r in replays:
+        if r.printed_graphs is not None:
+            lines.append(f"{r.id[:46]:46} {r.split:10} {r.graphs:6} {r.printed_graphs:16.2f} / {r.predicted_graphs:<16.2f}")
     return "\n".join(lines)

@@ -162,8 +162,8 @@ def test_fixes_are_replanned_and_say_when_they_fall_short(catalog: Catalog) -> N
     turn = ask(catalog, "llama 3.3 70b fp8 9k on p5.4xlarge")
     fixes = {f.lever: f for f in turn.plan.fixes}
     kv = fixes["kv_fp8"]
-    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 8768, 448)
-    assert "--kv-cache-dtype fp8: on p5.4xlarge, 8,768 tokens of KV, still 448 short" in words(kv)
+    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 8400, 816)
+    assert "--kv-cache-dtype fp8: on p5.4xlarge, 8,400 tokens of KV, still 816 short" in words(kv)
     for lever, fix in fixes.items():  # each one is what the engine says for that change
         change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": fix.value},
                   "context": {"context_tokens": fix.value}, "utilization": {"gpu_memory_utilization": fix.value}}[lever]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks.fit import fit_constants, report
+from benchmarks.fit import fit_constants, graph_replays, report
 from engine.catalog.loader import Catalog
 from tests.calibration.fit_rows import full_replays, memory_split_rows, non_torch_split, public_rows, split
 from tests.calibration.replay import replay_memory
@@ -30,9 +30,19 @@ def test_kv_capacity_fits_training_rows_and_validation_rows_it_never_saw(catalog
     for rows in (training, validation):
         replays = [replay_memory(catalog, row) for row in rows]
         kv = [abs(r.kv_error) for r in replays]
-        # the fit reaches worst 0.63 % (training) and 0.18 % (validation): a 1 % slip fails
+        # the fit reaches worst 0.57 % (training) and 0.18 % (validation): a 1 % slip fails
         assert statistics.median(kv) <= 0.005 and max(kv) <= 0.01
         assert max(abs(r.weights_error) for r in replays) <= 0.01
+
+
+def test_cuda_graph_estimate_fits_training_rows_and_validation_rows_it_never_saw(catalog: Catalog) -> None:
+    training, validation = memory_split_rows()
+    # the per-graph line reaches |error| median 0.12 / worst 0.66 GiB (training, 26 rows) and 0.04 / 0.88 GiB
+    # (validation, 13 rows); the worst are logs that disagree with their siblings (Granite 3.1 2B logs 1.60,
+    # Llama 3.1 8B at TP2 1.69 where TP1 and TP4 log 0.84 and 0.57)
+    for rows, median, worst, count in ((training, 0.13, 0.7, 26), (validation, 0.05, 0.9, 13)):
+        errors = [abs(predicted - logged) for _, _, logged, predicted in graph_replays(catalog, rows)]
+        assert len(errors) == count and statistics.median(errors) <= median and max(errors) <= worst
 
 
 def test_pcie_tensor_parallel_non_torch_is_not_the_nvlink_figure(catalog: Catalog) -> None:
@@ -54,17 +64,23 @@ def test_non_torch_term_holds_on_validation_start_ups(catalog: Catalog) -> None:
 
 def test_public_start_ups_replayed_in_full(catalog: Catalog) -> None:
     replays = {r.id: r for r in full_replays(catalog)}
-    # PCIe TP4 on RTX PRO 6000 (0.27.1, --max-num-seqs 32), with and without expert parallelism: 0.9 % and 0.5 %
-    for name in ("pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271", "pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4ep-v0271"):
-        assert abs(replays[name].kv_error) <= 0.015
+    # PCIe TP4 on RTX PRO 6000 (0.27.1, --max-num-seqs 32). Every term but non-torch, checked against the log by
+    # taking its printed 'consumed memory (weights + non-torch)' in place of ours: +0.9 %. In full the pool is
+    # +3.0 % (TP4) and +2.6 % (TP4 + EP): headroom's PCIe non-torch (0.20 GiB) is 0.57 GiB under what this
+    # log consumed beyond the weights and the kept MoE workspace (docs/vllm-memory.md); the earlier 0.9 % came
+    # from a graph estimate 1.5 GiB too high cancelling it.
+    tp4, ep = replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271"], replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4ep-v0271"]
+    assert tp4.kv_error_given_consumed is not None and abs(tp4.kv_error_given_consumed) <= 0.015
+    assert 0.4 <= tp4.printed_consumed - tp4.predicted_consumed <= 0.8  # type: ignore[operator]
+    assert ep.predicted_gib == tp4.predicted_gib and abs(ep.measured_gib / tp4.measured_gib - 1) <= 0.005
     for name in ("single-h100-qwen3-14b-v017", "single-h100-qwen3-14b-v018"):
         assert abs(replays[name].kv_error) <= 0.005
-    # worst: the PP4 summary-table row (+5.6 %, validation) and a WSL RTX 4090 (-6.5 %, training)
+    # worst: the PP4 summary-table row (+5.8 %, validation) and a WSL RTX 4090 (-5.8 %, training)
     assert max(abs(r.kv_error) for r in replays.values() if r.split == "validation") <= 0.06
     assert max(abs(r.kv_error) for r in replays.values()) <= 0.07
 
 
 def test_report_prints_training_and_validation_per_row(catalog: Catalog) -> None:
     text = report(catalog)
-    assert "training rows" in text and "validation rows" in text
+    assert "training rows" in text and "validation rows" in text and "logged CUDA-graph estimate" in text
     assert "pcie-rtx4090-x2-r1-distill-qwen14b-v07" in text and "x4-rtx2080ti22g-qwen3-30b-a3b-32k-v085" in text
