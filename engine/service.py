@@ -21,6 +21,7 @@ from engine.constraints import Invalid
 from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.followup import merge
 from engine.notes import Note, note
+from engine.paste_screen import may_be_paste
 from engine.plan import Plan
 from engine.ranking import plan as make_plan
 from engine.regions import place_region
@@ -92,7 +93,7 @@ def understand(
     """
     if not overrides and text.strip().lower() in HELP_WORDS:
         return Intent("help") if addressed else Intent("chatter")
-    if text.strip():
+    if text.strip() and may_be_paste(text):
         from engine.paste_reader import looks_like_paste, read_paste
 
         if looks_like_paste(text):
