@@ -9,7 +9,7 @@ saw (tests/calibration/memory_split.yaml), then the non-torch term on public mul
 
 from __future__ import annotations
 
-from engine.catalog.loader import load_catalog
+from bot.catalog_files import load_catalog
 from tests.calibration.fit_rows import full_replays, full_table, memory_split_rows, non_torch_split, non_torch_table
 from tests.calibration.replay import (
     memory_table,

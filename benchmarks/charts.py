@@ -16,10 +16,10 @@ import os
 import time
 
 from benchmarks.latency import percentile, requests
+from bot.catalog_files import load_catalog
 from bot.chart_blocks import ChartBlocks
 from bot.chart_png import budget_figure, png
 from bot.render import Views
-from engine.catalog.loader import load_catalog
 from engine.charts import Charts, budget_chart, capacity_curve
 from engine.ranking import plan
 

@@ -26,7 +26,8 @@ import re
 import statistics
 from pathlib import Path
 
-from engine.catalog.loader import BatchDefaults, Catalog, Fitted, load_catalog
+from bot.catalog_files import load_catalog
+from engine.catalog.loader import BatchDefaults, Catalog, Fitted
 from engine.served import GIB
 from engine.vllm_cudagraphs import capture_set, decode_query_len
 from engine.vllm_memory import activation_terms, batch_defaults, cudagraph_estimate_gib, visible_gib

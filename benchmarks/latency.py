@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from engine.catalog.loader import load_catalog
+from bot.catalog_files import load_catalog
 from engine.catalog.resolve import model_index
 from engine.ranking import plan
 from engine.request import Request

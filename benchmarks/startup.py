@@ -44,7 +44,8 @@ def commands() -> list[tuple[str, list[str], str | None]]:
 def warm_catalog_cache() -> str:
     """Fill the catalog cache the CLI reads, so no timed run pays for full validation."""
     from bot.catalog_cache import cache_path, default_cache_dir, load_catalog_cached
-    from engine.catalog.loader import read_sources, sources_digest
+    from bot.catalog_files import read_sources
+    from engine.catalog.loader import sources_digest
 
     load_catalog_cached()
     return str(cache_path(default_cache_dir(), sources_digest(read_sources())))

@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bot.catalog_files import read_sources
 from engine import constraints
 from engine.catalog import compiled, loader, resolve, schema
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
-from engine.catalog.loader import Catalog, build_catalog, read_sources, sources_digest
+from engine.catalog.loader import Catalog, build_catalog, sources_digest
 from engine.errors import CatalogError
 
 KEEP_FILES = 4

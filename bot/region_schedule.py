@@ -13,9 +13,10 @@ import datetime as dt
 import logging
 
 from bot.answer import Answerer
+from bot.catalog_files import read_sources
 from bot.catalog_refresh import Clients, refresh, refreshed_text
 from bot.store import Store
-from engine.catalog.loader import build_catalog, read_sources
+from engine.catalog.loader import build_catalog
 from engine.catalog.resolve import model_index
 from engine.errors import CatalogError, HeadroomError
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from bot.answer import Answerer
 from bot.blocks import SlackViews
 from bot.catalog_cache import default_cache_dir
+from bot.catalog_files import load_catalog
 from bot.http_guard import Refused, SlackGate, refusal, to_bolt
 from bot.hub import HubReader
 from bot.metrics import Metrics
@@ -34,7 +35,7 @@ from bot.slack_app import SlackBot, build_slack_app
 from bot.slack_web import build_web_client
 from bot.state import BotState
 from bot.store import MemoryStore, Store, build_store
-from engine.catalog.loader import Catalog, load_catalog
+from engine.catalog.loader import Catalog
 from engine.catalog.resolve import model_index
 
 log = logging.getLogger("headroom.server")

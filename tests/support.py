@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.catalog_files import load_catalog
 from bot.render import Views
-from engine.catalog.loader import load_catalog
 from engine.notes import Note
 
 CATALOG = load_catalog()

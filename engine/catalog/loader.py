@@ -1,8 +1,8 @@
 """Load and validate the bundled catalog data files (models, GPUs, instances, vLLM behaviour).
 
-Pure pieces, so that a caller outside engine/ can cache the validated result: the file texts, their
-digest, and a full build (YAML + pydantic, both imported only for it); ``engine/catalog/compiled.py``
-holds the compiled form.
+Pure pieces, so that a caller outside engine/ can cache the validated result: the digest of the file texts
+(read by bot/catalog_files.py) and a full build (YAML + pydantic, both imported only for it);
+``engine/catalog/compiled.py`` holds the compiled form.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import NamedTuple, TypeVar
 
 from engine.catalog.schema import (
@@ -158,20 +156,6 @@ class Catalog:
             oldest = self.vllm.versions[0].version
             raise CatalogError(f"vLLM {version} predates the oldest modelled behaviour ({oldest})")
         return max(usable, key=lambda v: version_key(v.version))
-
-
-def read_sources() -> dict[str, str]:
-    """Every ``.yaml`` under the package's ``data/``: relative name (``models/x.yaml``) -> text, sorted by name."""
-    found: dict[str, str] = {}
-    pending: list[tuple[str, Traversable]] = [("", resources.files("engine.catalog").joinpath("data"))]
-    while pending:
-        prefix, folder = pending.pop()
-        for entry in folder.iterdir():
-            if entry.is_dir():
-                pending.append((f"{prefix}{entry.name}/", entry))
-            elif entry.name.endswith(".yaml"):
-                found[prefix + entry.name] = entry.read_text(encoding="utf-8")
-    return dict(sorted(found.items()))
 
 
 def sources_digest(sources: Mapping[str, str]) -> str:
@@ -333,8 +317,3 @@ def _releases(data: object, model_ids: set[str]) -> tuple[dict[str, dict[str, st
         if release.resolves:
             found.setdefault(release.model, {}).setdefault(release.weights, release.repo)
     return found, {r.repo: r.weight_block for r in parsed.releases if r.weight_block}
-
-
-def load_catalog() -> Catalog:
-    """Read and fully validate the bundled data files; the caller keeps the catalog it gets (no cache here)."""
-    return build_catalog(read_sources())

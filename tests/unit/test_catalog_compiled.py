@@ -11,8 +11,9 @@ import pytest
 
 import bot.catalog_cache as catalog_cache
 from bot.catalog_cache import cache_path, default_cache_dir, load_catalog_cached
+from bot.catalog_files import load_catalog, read_sources
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
-from engine.catalog.loader import Catalog, build_catalog, load_catalog, read_sources, sources_digest
+from engine.catalog.loader import Catalog, build_catalog, sources_digest
 from engine.catalog.schema import Arch, GpuSpec, InstanceSpec, Mla, ModelSpec, Moe, SlidingWindow
 from engine.errors import CatalogError
 

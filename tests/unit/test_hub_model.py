@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
+from bot.catalog_files import load_catalog
 from bot.render import Views
-from engine.catalog.loader import Catalog, load_catalog
+from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
 from engine.errors import HeadroomError, ParseError
 from engine.hub_model import HubFiles, hub_spec, text_config, wanted_repo, with_models

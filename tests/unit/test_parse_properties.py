@@ -8,7 +8,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.catalog.loader import load_catalog
+from bot.catalog_files import load_catalog
 from engine.parse import ParseError, parse_followup, parse_request
 from engine.request import Request, RequestDelta
 

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from bot.answer import Answerer
 from bot.blocks import SlackViews
+from bot.catalog_files import read_sources
 from bot.catalog_refresh import Clients
 from bot.hub import HubReader
 from bot.region_schedule import STORE_KEY, refresh_cycle, run_schedule
@@ -19,7 +20,7 @@ from bot.render import Views
 from bot.settings import Settings
 from bot.state import BotState
 from bot.store import MemoryStore, RedisStore
-from engine.catalog.loader import Catalog, read_sources
+from engine.catalog.loader import Catalog
 from engine.hub_model import hub_spec, with_models
 from engine.request import Request
 from engine.service import answer

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from bot.catalog_files import read_sources
 from bot.cli import main
 from engine.catalog.compiled import catalog_from_compiled, compile_catalog
-from engine.catalog.loader import Catalog, build_catalog, read_sources
+from engine.catalog.loader import Catalog, build_catalog
 from engine.errors import CatalogError
 from engine.service import respond
 from tests.support import VIEWS, words

@@ -6,8 +6,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.latency import requests
+from bot.catalog_files import load_catalog
 from bot.render import Views
-from engine.catalog.loader import load_catalog
 from engine.ranking import plan
 from engine.request import Request
 
