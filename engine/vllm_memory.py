@@ -109,7 +109,8 @@ class ActivationTerms(NamedTuple):
 
 
 #: GPUs whose FP8 MoE layers run vLLM's TritonExperts (oracle/fp8.py:_get_priority_backends): Ada has no
-#: CUTLASS grouped GEMM or DeepGEMM, Hopper puts Triton first for block FP8 under TP, and sm_120 (RTX PRO /
+#: CUTLASS grouped GEMM or DeepGEMM, Hopper puts Triton first for block FP8 under TP (per-tensor FP8 goes to
+#: CutlassExpertsFp8, whose workspace_shapes ask for the same two buffers, swapped), and sm_120 (RTX PRO /
 #: RTX 50) has neither DeepGEMM nor FlashInfer's block-FP8 CUTLASS path. sm_100 picks DeepGEMM/FlashInfer.
 TRITON_FP8_MOE_CAPABILITIES = ((8, 9), (9, 0), (12, 0))
 
