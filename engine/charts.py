@@ -120,9 +120,15 @@ def _bar(c: Candidate, rejected: bool) -> BudgetBar:
     )
 
 
+def _short_of_memory(c: Candidate) -> bool:
+    """Rejected for memory (a bar shows why), not for a kernel or dtype the GPU lacks (its budget would look fine)."""
+    return c.verdict == "no_kv_room" or c.kv_cache_gib_per_gpu <= 0
+
+
 def budget_chart(plan: Plan, picks: int = TOP_PICKS) -> BudgetChart | None:
-    """The top picks (one per GPU layout) and the cheapest rejected instance (priced first), preferring a near
-    miss whose weights fit on its GPUs (a 2 GiB slice under 600 GiB of weights teaches nothing); None if no bar."""
+    """The top picks (one per GPU layout) and the cheapest instance rejected for memory (priced first) whose
+    weights fit on its GPUs, else the one whose weights come closest (a 2 GiB slice under 600 GiB of weights
+    teaches nothing); None if no bar."""
     shown: list[Candidate] = []
     seen: set[tuple[str, int, int]] = set()
     for c in plan.candidates:
@@ -130,9 +136,14 @@ def budget_chart(plan: Plan, picks: int = TOP_PICKS) -> BudgetChart | None:
         if c.feasible and c.meets_targets and key not in seen and len(shown) < picks:
             seen.add(key)
             shown.append(c)
-    rejected = [c for c in plan.candidates if not c.feasible and c.weights_gib_per_gpu > 0]
-    near = [c for c in rejected if c.weights_gib_per_gpu <= c.gpu_memory_gib] or rejected
-    cheapest = min(near, key=lambda c: (c.usd_per_hour is None, c.usd_per_hour or 0.0), default=None)
+    rejected = [c for c in plan.candidates if not c.feasible and c.weights_gib_per_gpu > 0 and _short_of_memory(c)]
+    near = [c for c in rejected if c.weights_gib_per_gpu <= c.gpu_memory_gib]
+    cheapest: Candidate | None
+    if near:
+        cheapest = min(near, key=lambda c: (c.usd_per_hour is None, c.usd_per_hour or 0.0))
+    else:  # no GPU set holds the weights: the one that comes closest
+        cheapest = min(rejected, key=lambda c: (c.weights_gib_per_gpu / c.gpu_memory_gib, c.usd_per_hour or 0.0),
+                       default=None)  # fmt: skip
     bars = [_bar(c, False) for c in shown]
     if cheapest is not None:
         bars.append(_bar(cheapest, True))

@@ -71,7 +71,7 @@ def test_a_follow_up_that_changes_the_context_carries_the_capacity_curve(bot: Bo
     check_chart(curve)
     assert curve["chart"]["type"] == "line" and "g7e.2xlarge" in curve["title"]
     points = {p["label"]: p["value"] for p in curve["chart"]["series"][0]["data"]}
-    assert points["32k (asked)"] == pytest.approx(1.58, abs=0.01)  # the answer's own "holds 1.6 requests"
+    assert points["32k (asked)"] == pytest.approx(1.75, abs=0.01)  # the answer's own "holds 1.8 requests"
     assert points["8k"] == pytest.approx(4 * points["32k (asked)"], rel=0.02)  # a quarter of the context each
 
 
@@ -87,8 +87,8 @@ def test_a_workspace_that_refuses_charts_gets_the_same_answer_with_the_table_and
         kinds = [b["type"] for b in call.payload["blocks"]]
         assert "table" in kinds and "data_visualization" not in kinds and "data_table" not in kinds
     first, follow = (json.dumps(c.payload["blocks"], ensure_ascii=False) for c in calls)
-    assert "Memory per GPU (GiB)" in first and "weights 67.7" in first and "p5.4xlarge (does not serve)" in first
-    assert "Requests that fit by context · g7e.2xlarge" in follow and "32k (asked) 1.6" in follow
+    assert "Memory per GPU (GiB)" in first and "weights 67.7" in first and "g7.12xlarge (does not serve)" in first
+    assert "Requests that fit by context · g7e.2xlarge" in follow and "32k (asked) 1.8" in follow
     assert "What changed" in follow  # nothing else of the answer was lost on the way down
 
 

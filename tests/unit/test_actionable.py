@@ -159,15 +159,15 @@ def test_a_count_of_instances_is_read_and_planned(catalog: Catalog) -> None:
 
 # 7. every fix re-planned, and one that does not suffice says so with the number
 def test_fixes_are_replanned_and_say_when_they_fall_short(catalog: Catalog) -> None:
-    turn = ask(catalog, "llama 3.3 70b fp8 9k on p5.4xlarge")
+    turn = ask(catalog, "llama 3.3 70b fp8 20k on p5.4xlarge")
     fixes = {f.lever: f for f in turn.plan.fixes}
     kv = fixes["kv_fp8"]
-    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 8400, 816)
-    assert "--kv-cache-dtype fp8: on p5.4xlarge, 8,400 tokens of KV, still 816 short" in words(kv)
+    assert (kv.enough, kv.kv_tokens, kv.short_tokens) == (False, 19376, 1104)
+    assert "--kv-cache-dtype fp8: on p5.4xlarge, 19,376 tokens of KV, still 1,104 short" in words(kv)
     for lever, fix in fixes.items():  # each one is what the engine says for that change
         change = {"kv_fp8": {"kv_dtype": "fp8"}, "weights": {"weights": fix.value},
                   "context": {"context_tokens": fix.value}, "utilization": {"gpu_memory_utilization": fix.value}}[lever]  # fmt: skip
-        base = {"model": "llama-3.3-70b", "weights": "fp8", "instance": "p5.4xlarge", "tp": 1, "context_tokens": 9216}
+        base = {"model": "llama-3.3-70b", "weights": "fp8", "instance": "p5.4xlarge", "tp": 1, "context_tokens": 20480}
         again = plan(Request(**{**base, **change}), catalog)
         assert again.candidates[0].kv_cache_tokens == fix.kv_tokens, lever
 
@@ -216,7 +216,7 @@ def test_compare_after_a_filter_stays_on_what_was_compared(catalog: Catalog) -> 
 def test_does_not_start_is_told_apart_from_requests_that_wait(catalog: Catalog) -> None:
     text = VIEWS.terminal(ask(catalog, "llama 3.3 70b fp8 32k 16 users on g6e.12xlarge").plan)
     assert "too little KV for the load" in text and "the rest wait in the queue" in text
-    text = VIEWS.terminal(ask(catalog, "llama 3.3 70b fp8 8k on p5.4xlarge").plan)
+    text = VIEWS.terminal(ask(catalog, "llama 3.3 70b fp8 12k on p5.4xlarge").plan)
     assert "does not start" in text
 
 

@@ -20,6 +20,7 @@ from tests.support import CATALOG, VIEWS
 #: a 70B FP8 start on one H100 that dies for KV room (figures as vLLM 0.21 would print them, from the refit
 #: constants of benchmarks/fit.py: a constructed log, not a measured one)
 KV_SHORT = """$ vllm serve meta-llama/Llama-3.3-70B-Instruct --quantization fp8 --max-model-len 9216
+INFO 11-20 09:59:50 [api_server.py:1000] vLLM API server version 0.21.0
 INFO 11-20 10:00:00 [gpu_model_runner.py:2000] Model loading took 67.72 GiB and 41.2 seconds
 INFO 11-20 10:00:20 [gpu_worker.py:300] Available KV cache memory: 1.28 GiB
 ERROR 11-20 10:00:20 [core.py:700] ValueError: To serve at least one request with the models's max seq len (9216), \
@@ -182,11 +183,14 @@ ERROR 05-01 10:00:05 [core.py:300] RuntimeError: NCCL error: unhandled system er
 def test_an_nccl_failure_offers_replanned_nvlink_instances(catalog: Catalog) -> None:
     reading = read_paste(NCCL)
     assert reading.kind == "nccl_or_p2p"
-    d = diagnosis(reading, catalog, {"model": "llama-3.3-70b", "weights": "fp8"}).diagnosis
+    d = diagnosis(reading, catalog, {"model": "llama-3.3-70b", "weights": "bf16"}).diagnosis  # 131 GiB: several GPUs
     e = d.elsewhere
     assert e is not None and e.feasible and e.interconnect in {"nvlink", "none"}
     assert catalog.instances[e.instance_type].interconnect == "nvlink"
     assert "On NVLink GPUs, re-planned:" in VIEWS.diagnosis(d)
+    one = diagnosis(reading, catalog, {"model": "llama-3.3-70b", "weights": "fp8"}).diagnosis  # one H100 holds it
+    assert one.elsewhere is not None and one.elsewhere.gpu_count == 1
+    assert "On one GPU (no NCCL between GPUs), re-planned:" in VIEWS.diagnosis(one)
 
 
 def test_the_words_around_a_log_name_the_hardware_when_the_log_does_not(catalog: Catalog) -> None:

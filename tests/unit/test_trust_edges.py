@@ -15,8 +15,11 @@ def ask(catalog: Catalog, text: str, **flags: object):  # noqa: ANN201
 
 
 def test_enforce_eager_false_in_a_pasted_command_keeps_cuda_graphs(catalog: Catalog) -> None:
-    off = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager=false", instance="g6e.xlarge")
-    on = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager", instance="g6e.xlarge")
+    # vLLM 0.24: the V1 model runner, whose graph estimate is reserved (0.25+ runs dense models on V2: none)
+    off = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager=false", instance="g6e.xlarge",
+              vllm_version="0.24")  # fmt: skip
+    on = ask(catalog, "vllm serve meta-llama/Llama-3.1-8B-Instruct --enforce-eager", instance="g6e.xlarge",
+             vllm_version="0.24")  # fmt: skip
     assert not off.request.enforce_eager and on.request.enforce_eager
     assert "--enforce-eager" not in off.plan.top.vllm_command and off.plan.top.cudagraph_gib_per_gpu > 0
     assert on.plan.top.cudagraph_gib_per_gpu == 0
