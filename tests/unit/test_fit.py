@@ -71,13 +71,16 @@ def test_public_start_ups_replayed_in_full(catalog: Catalog) -> None:
     # from a graph estimate 1.5 GiB too high cancelling it.
     tp4, ep = replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271"], replays["pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4ep-v0271"]
     assert tp4.kv_error_given_consumed is not None and abs(tp4.kv_error_given_consumed) <= 0.015
+    assert abs(tp4.kv_error) <= 0.035 and abs(ep.kv_error) <= 0.035  # in full: +3.0 % and +2.6 % today
     assert 0.4 <= tp4.printed_consumed - tp4.predicted_consumed <= 0.8  # type: ignore[operator]
     assert ep.predicted_gib == tp4.predicted_gib and abs(ep.measured_gib / tp4.measured_gib - 1) <= 0.005
     for name in ("single-h100-qwen3-14b-v017", "single-h100-qwen3-14b-v018"):
         assert abs(replays[name].kv_error) <= 0.005
-    # worst: the PP4 summary-table row (+5.8 %, validation) and a WSL RTX 4090 (-5.8 %, training)
+    # worst: the PP4 summary-table row (+5.8 %, validation); the WSL RTX 4090 (training) is -3.1 % since model
+    # runner V2 reserves no graph estimate (it was -5.8 % with V1's)
     assert max(abs(r.kv_error) for r in replays.values() if r.split == "validation") <= 0.06
-    assert max(abs(r.kv_error) for r in replays.values()) <= 0.07
+    assert abs(replays["single-rtx4090-wsl-qwen25-0p5b-v0271"].kv_error) <= 0.035
+    assert max(abs(r.kv_error) for r in replays.values()) <= 0.06
 
 
 def test_report_prints_training_and_validation_per_row(catalog: Catalog) -> None:
