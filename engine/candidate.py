@@ -57,6 +57,7 @@ def candidate(ctx: PlanContext, hw: Hardware, a: Assessment) -> Candidate:
         activation_gib_per_gpu=a.activation_max,
         non_torch_gib_per_gpu=binding.non_torch,
         cudagraph_gib_per_gpu=binding.cudagraph,
+        moe_workspace_gib_per_gpu=binding.workspace,
         usable_gib_per_gpu=binding.usable,
         kv_cache_gib_per_gpu=binding.kv_pool,
         kv_cache_tokens=budget.kv_tokens,

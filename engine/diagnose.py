@@ -175,11 +175,22 @@ _TERMS = (
 
 
 def _compare(candidate: Candidate, printed: dict[str, float | int]) -> tuple[Note, ...]:
+    """headroom's figure next to each printed one, term by term, as the log's vLLM version defines the term.
+
+    From 0.27 the summary line prints "consumed memory (weights + non-torch)", everything the profile left
+    allocated (the kept MoE workspace too), and a "peak activation" that adds the CUDA-graph estimate and
+    leaves the kept workspace out (Worker.determine_available_memory, utils/mem_utils.py @v0.27.1).
+    """
     found = []
-    for term, ours, theirs in _TERMS:
-        if theirs not in printed:
+    ours_now = {term: float(getattr(candidate, field)) for term, field, _ in _TERMS}
+    if "weights_and_non_torch_gib" in printed:
+        workspace = candidate.moe_workspace_gib_per_gpu
+        ours_now["activation"] += candidate.cudagraph_gib_per_gpu - workspace
+        ours_now["consumed"] = candidate.weights_gib_per_gpu + candidate.non_torch_gib_per_gpu + workspace
+    for term, _, theirs in (*_TERMS, ("consumed", "", "weights_and_non_torch_gib")):
+        if theirs not in printed or term not in ours_now:
             continue
-        predicted, seen = float(getattr(candidate, ours)), float(printed[theirs])
+        predicted, seen = ours_now[term], float(printed[theirs])
         off = (predicted - seen) / abs(seen) if seen else 0.0
         found.append(note("compare", term=term, predicted=predicted, printed=seen, off=off, disagree=abs(off) > DISAGREE))
     return tuple(found)

@@ -111,6 +111,7 @@ class Candidate:
     activation_gib_per_gpu: float
     non_torch_gib_per_gpu: float
     cudagraph_gib_per_gpu: float
+    moe_workspace_gib_per_gpu: float  # of the activation: the fused-MoE kernel's workspace, kept after the profile
     usable_gib_per_gpu: float
     kv_cache_gib_per_gpu: float
     kv_cache_tokens: int

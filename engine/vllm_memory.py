@@ -71,6 +71,7 @@ class StageMemory(NamedTuple):
     kv_pool: float
     kv_bytes_per_token: int
     kv_tokens: int
+    workspace: float = 0.0  # of the activation: the fused-MoE workspace vLLM keeps (0.27+ logs count it as consumed)
 
     @property
     def loads(self) -> bool:
@@ -290,12 +291,15 @@ def _compute_stages(
             else 0.0
         )
         pool = usable - weights - activation - non_torch - cudagraph
+        workspace = activation_terms(served, batching, tp, gpu).workspace / GIB
         if args.kv_cache_memory_bytes is not None:
             pool = args.kv_cache_memory_bytes / GIB
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)
         blocks = math.floor(pool * GIB / (per_token * block)) if pool > 0 and per_token else 0
         stages.append(
-            StageMemory(stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block)
+            StageMemory(
+                stage, weights, activation, non_torch, cudagraph, usable, pool, per_token, blocks * block, workspace
+            )
         )
     return tuple(stages)
 

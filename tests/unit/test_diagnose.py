@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -225,3 +226,30 @@ def test_a_log_naming_an_instance_and_its_gpus_is_diagnosed_not_crashed(catalog:
     text = "GPU: 4x L40S (g6e.12xlarge)\n" + KV_SHORT  # hints name both: a request takes the instance
     d = respond(text, None, catalog).diagnosis
     assert d is not None and d.request is not None and d.request.instance == "g6e.12xlarge" and d.request.gpu is None
+
+
+#: lines of public_startup_logs.csv pcie-rtxpro6000-x4-qwen3-235b-fp8-tp4-v0271 (vLLM 0.27.1, 4 x RTX PRO 6000)
+SUMMARY_0271 = """$ vllm serve Qwen/Qwen3-235B-A22B-Instruct-2507-FP8 --tensor-parallel-size 4 --max-model-len 32768 \
+--max-num-seqs 32 --gpu-memory-utilization 0.90
+INFO 11-20 10:00:00 [api_server.py:1000] vLLM API server version 0.27.1
+INFO 11-20 10:00:01 [gpu_model_runner.py:2000] Model loading took 55.19 GiB and 80.1 seconds
+INFO 11-20 10:00:40 [gpu_worker.py:400] Free memory on device (94.05/95.01 GiB) on startup. Desired GPU memory \
+utilization is (0.9, 85.51 GiB). Actual usage is 56.89 GiB for consumed memory (weights + non-torch), 0.76 GiB \
+for peak activation, and 0.32 GiB for CUDAGraph memory.
+INFO 11-20 10:00:41 [gpu_worker.py:420] Available KV cache memory: 27.85 GiB
+"""
+
+
+def test_a_0_27_summary_is_compared_as_vllm_0_27_defines_its_terms(catalog: Catalog) -> None:
+    """0.27+ prints 'consumed' (weights + non-torch + the kept MoE workspace) and a 'peak activation' holding the
+    CUDA-graph estimate but not the kept workspace (Worker.determine_available_memory @v0.27.1): compared so,
+    the MoE workspace is not called a disagreement twice."""
+    hardware = {"gpu": "rtx-pro-6000-server", "gpus": 4, "model": "Qwen/Qwen3-235B-A22B", "weights": "fp8"}  # 2507: same shape
+    d = diagnosis(read_paste(SUMMARY_0271), catalog, hardware).diagnosis
+    top, terms = d.candidate, {n.term: n for n in d.compared}
+    assert top.moe_workspace_gib_per_gpu == pytest.approx(1.0, abs=0.05)  # TritonExperts.workspace_shapes at M=2048
+    assert terms["consumed"].printed == 56.89 and abs(terms["consumed"].off) < 0.02 and not terms["consumed"].disagree
+    expected = top.activation_gib_per_gpu - top.moe_workspace_gib_per_gpu + top.cudagraph_gib_per_gpu
+    assert terms["activation"].predicted == pytest.approx(expected)
+    assert abs(terms["activation"].predicted - 0.76) < 0.3 < abs(top.activation_gib_per_gpu - 0.76)
+    assert "consumed (weights + non-torch, as vLLM 0.27+ prints it)" in VIEWS.diagnosis(d)
