@@ -137,7 +137,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
         print(json.dumps(views.diagnosis_json(turn.diagnosis), indent=2, default=str))
     else:
         print(views.diagnosis(turn.diagnosis, code=lambda s: f"\n  $ {s}"), end="")
-    return EXIT_USAGE if turn.diagnosis.reading.kind == "unrecognised" else EXIT_OK
+    d = turn.diagnosis
+    unreadable = d.reading.kind == "unrecognised" or any(a.code == "paste_figures_impossible" for a in d.assumed)
+    return EXIT_USAGE if unreadable else EXIT_OK
 
 
 def run_chat(args: argparse.Namespace, lines: Iterable[str] | None = None) -> int:

@@ -64,6 +64,8 @@ def diagnose(
     prose names ("running on a g5.8xlarge", "MODEL: ..."), used only where the log itself is silent."""
     overrides, hints = dict(overrides or {}), dict(hints or {})
     assumed: list[Note] = []
+    printed_total = reading.gpu_total_gib or reading.numbers.get("total_gpu_memory_gib")
+    impossible = _impossible(reading.numbers, float(printed_total)) if printed_total else None
     model = overrides.pop("model", None) or _model(catalog, reading) or hints.get("model")
     hardware: dict[str, Any] = {k: overrides.pop(k) for k in ("instance", "gpu", "gpus", "nodes") if k in overrides}
     if not hardware:
@@ -105,7 +107,29 @@ def diagnose(
         return Diagnosis(reading, request, None, None, (), tuple(assumed), ())
     top = planned.candidates[0] if planned.candidates else None
     compared = _compare(top, reading.numbers) if top else ()
+    impossible = impossible or (_impossible(reading.numbers, top.gpu_memory_gib) if top else None)
+    if impossible:  # said first, and no term-by-term comparison with figures that cannot be real
+        return Diagnosis(reading, request, planned, top, (), (impossible, *assumed), ())
     return Diagnosis(reading, request, planned, top, compared, tuple(assumed), ())
+
+
+#: the per-GPU memory figures a log prints (GiB), and how much past the GPU's own memory rounding may take them
+_PER_GPU = ("weights_gib", "weights_and_non_torch_gib", "kv_cache_gib", "activation_peak_gib", "non_torch_gib",
+            "cudagraph_gib")  # fmt: skip
+_SLACK = 1.02
+
+
+def _impossible(printed: dict[str, float | int], total_gib: float) -> Note | None:
+    """A log whose figures cannot come from one GPU of ``total_gib`` (edited, or pasted from elsewhere): said
+    instead of diagnosed. vLLM's own terms never add up to more than the GPU: weights (or consumed), KV pool and
+    activation peak sit inside its memory."""
+    figures = {k: float(printed[k]) for k in _PER_GPU if k in printed}
+    base = figures.get("weights_and_non_torch_gib", figures.get("weights_gib", 0.0))
+    parts = base + max(figures.get("kv_cache_gib", 0.0), 0.0) + figures.get("activation_peak_gib", 0.0)
+    over = [k for k, v in figures.items() if v > total_gib * _SLACK or (v < 0 and k != "kv_cache_gib")]
+    if not over and parts <= total_gib * _SLACK:
+        return None
+    return note("paste_figures_impossible", figures=figures, total_gib=total_gib, parts_gib=parts, over=over)
 
 
 def _model(catalog: Catalog, reading: PasteReading) -> str | None:

@@ -253,3 +253,38 @@ def test_a_0_27_summary_is_compared_as_vllm_0_27_defines_its_terms(catalog: Cata
     assert terms["activation"].predicted == pytest.approx(expected)
     assert abs(terms["activation"].predicted - 0.76) < 0.3 < abs(top.activation_gib_per_gpu - 0.76)
     assert "consumed (weights + non-torch, as vLLM 0.27+ prints it)" in VIEWS.diagnosis(d)
+
+
+@pytest.mark.parametrize(
+    ("lines", "said"),
+    [
+        ("Model loading took 99999999.00 GiB and 41.2 seconds\nAvailable KV cache memory: 12.28 GiB", "weights 99,999,999.00 GiB"),
+        ("Model loading took 60.00 GiB and 41.2 seconds\nAvailable KV cache memory: 40.00 GiB", "add up to 100.00 GiB"),
+    ],
+)
+def test_figures_no_gpu_could_print_are_refused_not_called_healthy(lines: str, said: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    text = "INFO 11-20 09:59:50 [api_server.py:1000] vLLM API server version 0.21.0\n" + "\n".join(
+        f"INFO 11-20 10:00:0{i} [gpu_worker.py:300] {line}" for i, line in enumerate(lines.split("\n"))
+    )
+    d = diagnosis(read_paste(text), CATALOG, {"gpu": "h100", "model": "llama-3.1-8b"}).diagnosis
+    assert d.assumed[0].code == "paste_figures_impossible" and not d.compared
+    shown = VIEWS.diagnosis(d)
+    assert shown.startswith("What happened: I can't diagnose this log") and said in shown and "healthy" not in shown
+    log = tmp_path / "edited.log"
+    log.write_text(text)
+    assert main(["diagnose", str(log), "--gpu", "h100", "--model", "llama-3.1-8b"]) == 2
+    capsys.readouterr()
+
+
+def test_a_real_healthy_start_up_is_not_called_impossible() -> None:
+    d = diagnosis(read_paste(SUMMARY_0271), CATALOG, {"gpu": "rtx-pro-6000-server", "gpus": 4,
+                                                      "model": "Qwen/Qwen3-235B-A22B", "weights": "fp8"}).diagnosis  # fmt: skip
+    assert all(a.code != "paste_figures_impossible" for a in d.assumed) and d.compared
+
+
+def test_no_real_paste_is_called_impossible() -> None:
+    """tests/pastes/corpus.json: 58 real pastes; none may be refused as edited."""
+    corpus = json.loads((Path(__file__).parents[1] / "pastes" / "corpus.json").read_text())
+    for entry in corpus:
+        d = diagnosis(read_paste(entry["text"]), CATALOG).diagnosis
+        assert d is not None and all(a.code != "paste_figures_impossible" for a in d.assumed), entry["id"]
