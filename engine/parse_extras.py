@@ -129,9 +129,9 @@ def _json(flag: str, value: str) -> dict[str, object]:
     try:
         loaded = json.loads(value)
     except ValueError as exc:
-        raise ParseError("command_bad_value", flag=flag, value=value) from exc
+        raise ParseError("command_bad_value", flag=flag, value=value, kind="json") from exc
     if not isinstance(loaded, dict):
-        raise ParseError("command_bad_value", flag=flag, value=value)
+        raise ParseError("command_bad_value", flag=flag, value=value, kind="json")
     return loaded
 
 
@@ -140,4 +140,4 @@ def _legacy_limits(flag: str, value: str) -> dict[str, object]:
     try:
         return {k.strip(): int(v) for k, v in (pair.split("=") for pair in value.split(","))}
     except ValueError as exc:
-        raise ParseError("command_bad_value", flag=flag, value=value) from exc
+        raise ParseError("command_bad_value", flag=flag, value=value, kind="limits") from exc

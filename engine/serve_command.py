@@ -158,7 +158,8 @@ def _number(raw: dict[str, str], key: str, convert: Callable[[str], object]) -> 
     try:
         return convert(raw[key])
     except ValueError as exc:
-        raise ParseError("command_bad_value", flag=key, value=raw[key]) from exc
+        flag = next((f for f, field in _VALUE_FLAGS.items() if field == key and f.startswith("--")), key)
+        raise ParseError("command_bad_value", flag=flag, value=raw[key]) from exc
 
 
 def _fields(raw: dict[str, str]) -> dict[str, object]:

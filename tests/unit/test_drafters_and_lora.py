@@ -169,3 +169,23 @@ def test_a_follow_up_switches_the_extras_off(catalog: Catalog) -> None:
     assert (second.request.draft, second.request.max_loras, second.request.lora_rank) == (None, None, None)
     command = second.plan.candidates[0].vllm_command or ""
     assert "--speculative-config" not in command and "--enable-lora" not in command
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--speculative-config", "[]"], "'[]' is not a JSON object for --speculative-config; vLLM takes e.g."),
+        (["vllm serve meta-llama/Llama-3.1-8B-Instruct --limit-mm-per-prompt image=x"],
+         "'image=x' is not a limit per modality for --limit-mm-per-prompt"),
+        (["vllm serve meta-llama/Llama-3.1-8B-Instruct --max-num-seqs abc"],
+         "'abc' is not a number for the command's --max-num-seqs setting"),
+    ],
+)  # fmt: skip
+def test_a_bad_flag_value_is_named_by_its_flag_and_what_it_should_be(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    extra = [] if argv[0].startswith("vllm") else ["--model", "llama-3.1-8b"]
+    assert main(["plan", *argv, *extra, "--instance", "g6.xlarge"]) == 2
+    assert said in capsys.readouterr().err
