@@ -6,12 +6,14 @@ A CLI answer is dominated by process start (imports, catalog loading), not by pl
 this times whole subprocesses. The commands run interleaved, in a rotated order each round,
 so machine noise hits all of them alike; one warm-up round is not counted. The catalog cache
 (bot.catalog_cache) is warmed first, as it is on any machine after the first run.
-Prints median, p90 and each median's ratio to `python -c pass`.
+Prints median, p90, min and each median's ratio to `python -c pass`, then where one `plan --json`
+spends its time after the interpreter starts (phases timed inside the process: noise hits them less).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -69,6 +71,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+#: one `plan --json` in-process, phase by phase (what each part of a start-up costs), printed as JSON
+_PHASES = """
+import json, sys, time
+t = [time.perf_counter()]
+import argparse, dataclasses, json, pathlib, re, typing; t.append(time.perf_counter())
+import jinja2; t.append(time.perf_counter())
+import bot.cli, engine.service, bot.render, bot.catalog_cache; from bot.cli_args import build_parser, flags_of
+t.append(time.perf_counter())
+catalog = bot.catalog_cache.load_catalog_cached(); t.append(time.perf_counter())
+args = build_parser().parse_args(sys.argv[1:]); turn = engine.service.respond("", None, catalog, flags_of(args))
+t.append(time.perf_counter())
+views = bot.cli._views(); out = json.dumps(views.plan_json(turn.plan)); t.append(time.perf_counter())
+print(json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+PHASE_NAMES = ("standard library", "jinja2", "headroom's modules", "compiled catalog", "flags + plan", "notes + JSON")
+
+
+def print_phases(runs: int) -> None:
+    """Where a `plan --json` spends its time after the interpreter starts: min and median per phase."""
+    found: list[list[float]] = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", _PHASES, "plan", "--json", *FLAGS], capture_output=True, text=True, env=ENV)
+        if done.returncode == 0:
+            found.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if not found:
+        return
+    print(f"\nplan --json in one process, phase by phase ({len(found)} runs)\n")
+    print(f"{'phase':<22} {'min ms':>10} {'median ms':>10}")
+    for i, name in enumerate(PHASE_NAMES):
+        column = [row[i] for row in found]
+        print(f"{name:<22} {min(column) * 1e3:>10.1f} {statistics.median(column) * 1e3:>10.1f}")
+    totals = [sum(row) for row in found]
+    print(f"{'total':<22} {min(totals) * 1e3:>10.1f} {statistics.median(totals) * 1e3:>10.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each command (default 15, at least 1)")
@@ -94,13 +131,15 @@ def main(argv: list[str] | None = None) -> int:
 
     baseline = statistics.median(times[todo[0][0]])
     print(f"\n{runs} runs each, interleaved, after 1 warm-up round\n")
-    print(f"{'command':<22} {'median ms':>10} {'p90 ms':>8} {'x python':>9}")
+    print(f"{'command':<22} {'median ms':>10} {'p90 ms':>8} {'min ms':>7} {'x python':>9}")
     for label, _, _ in todo:
         median = statistics.median(times[label])
         flag = "  FAILED" if label in failures else ""
         print(
-            f"{label:<22} {median * 1e3:>10.1f} {percentile(times[label], 0.9) * 1e3:>8.1f} {median / baseline:>9.2f}{flag}"
+            f"{label:<22} {median * 1e3:>10.1f} {percentile(times[label], 0.9) * 1e3:>8.1f} "
+            f"{min(times[label]) * 1e3:>7.1f} {median / baseline:>9.2f}{flag}"
         )
+    print_phases(runs)
     for label, (status, stderr) in failures.items():
         tail = "\n    ".join(stderr.strip().splitlines()[-5:])
         print(f"\n{label} exited {status} (its times are of a failing run):\n    {tail}", file=sys.stderr)
