@@ -6,8 +6,6 @@ per-model constants. The counts follow the tensors vLLM actually allocates
 compressed latent cache).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from engine.catalog.schema import Arch

@@ -1,7 +1,5 @@
 """A Candidate: one instance (or GPU set) with its chosen split, price, host caveats and start command."""
 
-from __future__ import annotations
-
 from engine.command import quantizes_on_load, vllm_command
 from engine.context import PlanContext
 from engine.notes import note

@@ -8,20 +8,16 @@ for a Request built from flags or words. ``tests/unit/test_constraints.py`` chec
 accept and refuse the same values, with the same error types.
 """
 
-from __future__ import annotations
-
 import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 _LIMITS = ("gt", "ge", "le", "min_length", "max_length", "pattern")
 
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
+class Bounds(NamedTuple):
     """Limits of one field, as in pydantic's ``Field(gt=..., le=..., pattern=...)``."""
 
     gt: float | None = None

@@ -1,7 +1,5 @@
 """What is fixed for one plan: the served model, the vLLM behaviour, the context, and what was assumed."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from engine.catalog.loader import Catalog, VllmVersion, version_key

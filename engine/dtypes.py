@@ -5,8 +5,6 @@ points for AWQ) add to it, and only the linear layers are quantized at all.
 These figures follow the on-disk layouts vLLM loads.
 """
 
-from __future__ import annotations
-
 from typing import Literal, NamedTuple
 
 WeightDtype = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "fp4", "mxfp4"]

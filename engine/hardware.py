@@ -1,7 +1,5 @@
 """What a GPU can run: dtype support and the caveats a senior engineer would mention."""
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from engine.catalog.loader import Kernels

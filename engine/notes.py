@@ -5,8 +5,6 @@ Notes. The adapters turn them into words with the templates (``templates/notes.j
 so the terminal, Slack and JSON say the same thing and the wording lives in one place.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -5,8 +5,6 @@ every sequence's KV once, then turns compute-bound. Efficiencies (fraction of
 datasheet bandwidth / FLOPS actually reached) come from H100 measurements.
 """
 
-from __future__ import annotations
-
 import math
 from typing import NamedTuple
 

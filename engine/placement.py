@@ -1,7 +1,5 @@
 """Where a model can go: GPU sets (instances, multi-node groups, pinned GPUs) and valid TP splits."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple

@@ -5,8 +5,6 @@ candidates and must stay well under a couple of milliseconds. ``plan_json``
 turns a Plan into the documented JSON object (see docs/plan-json.md).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal, NamedTuple

@@ -1,7 +1,5 @@
 """plan(request, catalog) -> Plan: evaluate every EC2 instance (or a pinned GPU set) and rank them."""
 
-from __future__ import annotations
-
 import math
 
 from engine.advice import fixes

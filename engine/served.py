@@ -4,8 +4,6 @@ This is where "70B in FP8" becomes bytes per GPU: quantized linear layers,
 BF16 embeddings and lm_head, vocab-parallel sharding, pipeline stages.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from functools import cached_property
 

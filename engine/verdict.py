@@ -1,7 +1,5 @@
 """The verdict on one replica layout: does it load, does the KV cache hold the load, does it meet the targets."""
 
-from __future__ import annotations
-
 import math
 from typing import NamedTuple
 

@@ -7,8 +7,6 @@ Citations are ``file:function@tag``, read from the released wheels (v0.19.0, v0.
 v0.26.0, v0.27.1, v0.28.0); docs/vllm-memory.md walks through them.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 from engine.catalog.loader import BatchDefaults, VllmVersion, version_key

@@ -9,8 +9,6 @@ forward pass of ``max_num_batched_tokens`` tokens and a dummy sampler pass over
 defaults depend on the GPU, so the same model has a different peak on an L4 than on an H100.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 from typing import NamedTuple

@@ -6,8 +6,6 @@ instances (g5/g6/g6e/g7e). Each term names the vLLM code it mirrors; the derivat
 and the data behind the fitted constants are in docs/vllm-memory.md.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 from engine.catalog.loader import Catalog

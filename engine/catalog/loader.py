@@ -5,8 +5,6 @@ Pure pieces, so that a caller outside engine/ can cache the validated result: th
 ``engine/catalog/compiled.py`` holds the compiled form.
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -5,8 +5,6 @@ releases (``RedHatAI/...-FP8-dynamic``, ``...-quantized.w4a16``, ``*-AWQ``,
 ``*-GPTQ-Int4``, ``nvidia/*-FP8``) and loose names (``llama 3.3 70b``).
 """
 
-from __future__ import annotations
-
 import re
 from typing import NamedTuple
 

@@ -8,8 +8,6 @@ a start-up rebuilds the catalog from its compiled form without importing pydanti
 and a NamedTuple class costs a fraction of a dataclass's to define.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, NamedTuple
 
 from engine.constraints import Bounds
