@@ -11,8 +11,6 @@ the changes as Notes, or a HeadroomError with its code. Unexpected exceptions ar
 each adapter's error boundary logs them and replies with a reference.
 """
 
-from __future__ import annotations
-
 import re
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -42,7 +40,7 @@ class Memory(NamedTuple):
 
     request: Request | None = None
     top: str | None = None
-    paste: PasteReading | None = None  # the pasted log this conversation is about ("it's 2x L40S" re-diagnoses)
+    paste: "PasteReading | None" = None  # the pasted log this conversation is about ("it's 2x L40S" re-diagnoses)
 
 
 class Intent(NamedTuple):
@@ -50,7 +48,7 @@ class Intent(NamedTuple):
 
     kind: Literal["ask", "help", "reset", "error", "chatter", "diagnose"]  # chatter: not for headroom, stay quiet
     request: Request | None = None
-    paste: PasteReading | None = None  # a pasted vLLM log or traceback, read
+    paste: "PasteReading | None" = None  # a pasted vLLM log or traceback, read
     overrides: dict[str, object] | None = None  # what a follow-up adds to a paste (the GPU, the model)
     hints: dict[str, object] | None = None  # what a paste's own prose names, where its log is silent
     error: HeadroomError | None = None
@@ -69,7 +67,7 @@ class Turn(NamedTuple):
     error: HeadroomError | None = None
     unread: tuple[str, ...] = ()
     remarks: tuple[Note, ...] = ()
-    diagnosis: Diagnosis | None = None
+    diagnosis: "Diagnosis | None" = None
 
 
 def _user_error(exc: HeadroomError | Invalid) -> HeadroomError:
@@ -171,7 +169,7 @@ def _carried(memory: Memory, added: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in {**base, **added}.items() if v is not None}
 
 
-def _command(text: str) -> ServeCommand | None:
+def _command(text: str) -> "ServeCommand | None":
     """A `vllm serve` command in the message, read; the words around it are kept to read as usual."""
     if "vllm" not in text:  # both forms serve_command.COMMAND reads name vllm: most messages skip that module
         return None
@@ -189,7 +187,7 @@ def _command(text: str) -> ServeCommand | None:
 _STORED_ONLY = frozenset({"awq", "awq_marlin", "gptq", "gptq_marlin", "modelopt_fp4", "mxfp4"})
 
 
-def _remarks(command: ServeCommand, catalog: Catalog) -> tuple[Note, ...]:
+def _remarks(command: "ServeCommand", catalog: Catalog) -> tuple[Note, ...]:
     found = []
     method, model = command.quantization, str(command.fields.get("model") or "")
     if method in _STORED_ONLY and model:
@@ -267,7 +265,7 @@ def answer(
 
 
 def diagnosis(
-    reading: PasteReading,
+    reading: "PasteReading",
     catalog: Catalog,
     overrides: dict[str, object] | None = None,
     hints: dict[str, object] | None = None,

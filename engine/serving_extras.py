@@ -5,8 +5,6 @@ travel with the served model (``ServedModel.extras``) and every byte count sees 
 once per plan from the request, the catalog and the vLLM version (`extras_for`).
 """
 
-from __future__ import annotations
-
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -30,7 +28,7 @@ class Draft(NamedTuple):
     """A speculative drafter: a separate checkpoint, or the target's own MTP layers."""
 
     tokens: int  # num_speculative_tokens
-    model: ServedModel | None = None  # method draft_model: a checkpoint of its own
+    model: "ServedModel | None" = None  # method draft_model: a checkpoint of its own
     mtp_layers: int = 0  # method mtp: num_nextn_predict_layers of the target
 
 
@@ -55,7 +53,7 @@ NO_EXTRAS = Extras()
 
 
 def extras_for(
-    req: Request, spec: ModelSpec, catalog: Catalog, version: str, weights: str | None
+    req: "Request", spec: ModelSpec, catalog: Catalog, version: str, weights: str | None
 ) -> tuple[Extras, list[Note]]:
     """The request's extras for this model under this vLLM version, and what the answer should say."""
     from engine.served import serve  # served imports this module for the field's type
