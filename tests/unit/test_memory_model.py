@@ -98,10 +98,32 @@ def test_the_default_is_the_newest_modelled_and_a_newer_release_says_whose_rules
     from tests.support import words
 
     assert catalog.vllm.default_version == catalog.vllm.newest_modelled == catalog.vllm.versions[-1].version
-    newer = plan(Request(model="llama-3.1-8b", vllm_version="0.31.0"), catalog)
+    newer = plan(Request(model="llama-3.1-8b", vllm_version="0.33.0"), catalog)
     said = [words(n) for n in newer.warnings]
-    assert any("0.31.0 is newer" in w and "planned with 0.28's rules" in w for w in said)
-    assert catalog.vllm_version("0.31.0") == catalog.vllm_version("0.28")
+    assert any("0.33.0 is newer" in w and "planned with 0.28's rules" in w for w in said)
+    assert catalog.vllm_version("0.33.0") == catalog.vllm_version("0.28")
+
+
+#: Releases read against 0.28.0 and not modelled (docs/vllm-memory.md "vLLM 0.29.0-0.33.0"): from 0.29.0
+#: model runner V2 runs every model and its GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu/model_runner.py)
+#: measures a CUDA-graph estimate by capturing the graphs, instead of returning 0 as in 0.25-0.28.
+READ_NOT_MODELLED = ("0.29.0", "0.30.0", "0.31.0", "0.32.0", "0.33.0")
+
+
+@pytest.mark.parametrize("release", READ_NOT_MODELLED)
+def test_a_release_read_but_not_modelled_is_planned_with_0_28_s_figures_and_says_so(catalog: Catalog, release: str) -> None:
+    from engine.ranking import plan
+    from engine.request import Request
+    from tests.support import words
+
+    assert catalog.vllm.newest_modelled == "0.28"
+    assert catalog.vllm_version(release) == catalog.vllm_version("0.28")
+    asked, modelled = (plan(Request(model="llama-3.1-8b", vllm_version=v), catalog) for v in (release, "0.28"))
+    said = [words(n) for n in asked.warnings]
+    assert any(f"{release} is newer" in w and "planned with 0.28's rules" in w for w in said)
+    assert not any("is newer" in words(n) for n in modelled.warnings)
+    pools = [[(c.instance, c.kv_cache_gib_per_gpu, c.cudagraph_gib_per_gpu, c.kv_cache_tokens) for c in p.candidates] for p in (asked, modelled)]
+    assert pools[0] and pools[0] == pools[1]
 
 
 def test_the_cuda_graph_estimate_is_subtracted_from_0_21_as_vllm_s_own_log_says(catalog: Catalog) -> None:

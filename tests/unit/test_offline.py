@@ -98,3 +98,22 @@ def test_the_cli_flag_plans_offline_and_says_so(capsys: pytest.CaptureFixture[st
     assert any(n["code"] == "offline_class" for n in data["assumptions"])
     assert main(["plan", "llama 3.1 8b fp8 offline", "--instance", "g6.xlarge"]) == 0
     assert "Load it" in capsys.readouterr().out
+
+
+def test_from_0_28_a_gpu_of_160_gib_or_more_gets_16k_batched_tokens_in_both_contexts(catalog: Catalog) -> None:
+    """EngineArgs.get_batch_defaults (vllm/engine/arg_utils.py), 0.28.0 (not 0.27.1): device_memory >= 160 GiB
+    gives {LLM_CLASS: 16384, OPENAI_API_SERVER: 16384} tokens and 1,024 sequences, before the 70 GiB rule."""
+    b200, h200 = catalog.gpu("b200"), catalog.gpu("h200")
+    assert visible_gib(b200) >= 160 > visible_gib(h200)
+    for args in (EngineArgs(), OFFLINE):
+        assert tuple(batch_defaults(catalog, b200, visible_gib(b200), args, "0.28")) == (16384, 1024)
+    assert tuple(batch_defaults(catalog, b200, visible_gib(b200), EngineArgs(), "0.27")) == (8192, 1024)
+    assert tuple(batch_defaults(catalog, h200, visible_gib(h200), EngineArgs(), "0.28")) == (8192, 1024)
+    # the flags still win
+    assert batch_defaults(catalog, b200, 178.6, EngineArgs(max_num_batched_tokens=4096), "0.28").max_num_batched_tokens == 4096
+    # the larger profile batch costs a B200 pool its activations: Llama 3.3 70B FP8, one GPU
+    model = serve(resolve_model(catalog, "llama-3.3-70b").spec, "fp8", "auto")
+    old, new = (memory_budget(model, catalog, b200, 1, 1, catalog.vllm_version(v), 8192) for v in ("0.27", "0.28"))
+    assert new.batching.max_num_batched_tokens == 2 * old.batching.max_num_batched_tokens
+    assert new.binding.activation > old.binding.activation
+    assert new.binding.kv_pool == pytest.approx(old.binding.kv_pool - (new.binding.activation - old.binding.activation))
