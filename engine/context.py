@@ -120,7 +120,8 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
                                 small_batched=rules.offline_small.max_num_batched_tokens,
                                 serve_large_batched=rules.large.max_num_batched_tokens,
                                 serve_small_batched=rules.small.max_num_batched_tokens,
-                                large_min_gib=rules.large_gpu_min_gib))  # fmt: skip
+                                large_min_gib=rules.large_gpu_min_gib, huge_min_gib=rules.huge_gpu_min_gib,
+                                huge_batched=rules.huge.max_num_batched_tokens, huge_from=rules.huge_from))  # fmt: skip
     if req.enforce_eager:  # the speed model assumes CUDA graphs (performance.py's fixed step overhead)
         warnings.append(note("eager_speed"))
     if req.cpu_offload_gb:  # offloaded layers stream over PCIe on every step; performance.py does not count it

@@ -35,14 +35,6 @@ def visible_gib(gpu: GpuSpec, memory_mib: float | None = None) -> float:
     return gpu.memory_gib * VISIBLE_FRACTION_FALLBACK
 
 
-#: EngineArgs.get_batch_defaults (vllm/engine/arg_utils.py), read in the 0.28.0-0.33.0 wheels and absent from
-#: 0.27.1's: a device of >= 160 GiB (B200, B300, GB200) gets 16,384 batched tokens and 1,024 sequences for
-#: `vllm serve` and LLM() alike, tested before the >= 70 GiB / "a100" rule
-HUGE_GPU_MIN_GIB = 160
-HUGE_GPU_FROM = "0.28"
-HUGE_GPU_DEFAULTS = BatchDefaults(max_num_batched_tokens=16384, max_num_seqs=1024)
-
-
 def batch_defaults(
     catalog: Catalog, gpu: GpuSpec, visible: float, args: EngineArgs = NO_ARGS, version: str | None = None
 ) -> BatchDefaults:
@@ -51,13 +43,14 @@ def batch_defaults(
     EngineArgs._set_default_args (vllm/engine/arg_utils.py) matches "a100" in the device name, so
     both A100s get the small defaults whatever their memory; the offline LLM() class
     (UsageContext.LLM_CLASS) has defaults of its own (vllm.yaml batching.offline_*). From 0.28
-    (`version`, the vllm.yaml entry; None: before it) >= 160 GiB gets HUGE_GPU_DEFAULTS in both contexts.
+    (`version`, the vllm.yaml entry; None: before it) a device of >= 160 GiB gets vllm.yaml batching.huge in
+    both contexts (EngineArgs.get_batch_defaults, read in the 0.28.0-0.33.0 wheels, absent from 0.27.1's).
     """
     rules = catalog.vllm.batching
     excluded = any(name in gpu.name.lower() for name in rules.large_excluded_device_names)
     large = visible >= rules.large_gpu_min_gib and not excluded
-    if version is not None and version_key(version) >= version_key(HUGE_GPU_FROM) and visible >= HUGE_GPU_MIN_GIB:
-        found = HUGE_GPU_DEFAULTS
+    if version is not None and version_key(version) >= version_key(rules.huge_from) and visible >= rules.huge_gpu_min_gib:
+        found = rules.huge
     elif args.offline:
         found = rules.offline_large if large else rules.offline_small
     else:

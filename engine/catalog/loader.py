@@ -51,6 +51,10 @@ class Batching(NamedTuple):
     small: BatchDefaults
     offline_large: BatchDefaults
     offline_small: BatchDefaults
+    #: from `huge_from`, a device of at least `huge_gpu_min_gib` gets `huge` under vllm serve and LLM() alike
+    huge_gpu_min_gib: float
+    huge_from: str
+    huge: BatchDefaults
 
 
 class Allreduce(NamedTuple):
