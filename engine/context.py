@@ -63,6 +63,9 @@ def build_context(req: Request, catalog: Catalog) -> tuple[PlanContext, list[Not
         warnings.append(note("context_beyond_model", context=context, model=spec.name, max_context=spec.arch.max_context))
     if version_key(version) > version_key(catalog.vllm.newest_modelled):
         warnings.append(note("vllm_newer_than_modelled", version=version, newest=catalog.vllm.newest_modelled))
+        # 0.29+ run model runner V2 for nearly every model and reserve the graphs it measures, which nothing
+        # here can size: V1's estimate for every model, the nearest derivable figure (docs/vllm-memory.md)
+        behaviour = behaviour._replace(dense_runner_v2=False)
     if req.region != catalog.region and req.region not in catalog.regions:  # no data for it (issue 12)
         warnings.append(note("region_prices", catalog_region=catalog.region, region=req.region))
     if spec.hub_revision:  # issue 12: a model read from the Hub says where its numbers came from

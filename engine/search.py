@@ -83,7 +83,7 @@ def _per_gpu(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int)
     found = scratch.budgets.get(key)
     if found is None:
         util = ctx.request.gpu_memory_utilization
-        lasting = ("per_gpu", *key, ctx.behaviour.version, ctx.context, util, engine_args(ctx.request))
+        lasting = ("per_gpu", *key, ctx.behaviour, ctx.context, util, engine_args(ctx.request))
         found = scratch.budgets[key] = ctx.served.memo.get(lasting, _compute_per_gpu, ctx, hw, tp, pp, memory_mib)
     return found
 

@@ -22,10 +22,10 @@ APPENDS_MAX_TOKENS_FROM = "0.21"
 DC_BLACKWELL_CAP_FROM = "0.28"
 #: first modelled version whose model runner V2 is the default for dense attention models (vLLM: 0.25): its
 #: GPUModelRunner.profile_cudagraph_memory returns 0, so nothing is reserved (v1/worker/gpu/model_runner.py).
-#: Applied from 0.25 (vllm.yaml has a 0.25 entry): a dense model planned for 0.25+ gains the whole estimate
-#: (0.2-1.9 GiB per GPU), e.g. Llama 3.3 70B FP8 at 8k on one H100 starts under 0.28 and not under 0.24
-#: (tests/unit/test_ranking.py). None would reserve V1's estimate for every model.
-RUNNER_V2_DENSE_FROM: str | None = "0.25"
+#: Data: vllm.yaml `versions[].dense_runner_v2` (0.25-0.28): a dense model gains the whole estimate (0.2-1.9 GiB
+#: per GPU), e.g. Llama 3.3 70B FP8 at 8k on one H100 starts under 0.28 and not under 0.24 (tests/unit/test_ranking.py).
+#: From 0.29 V2 runs nearly every model and measures its graphs instead (not modelled: a plan for 0.29+ reserves
+#: V1's estimate for every model, engine/context.py, and says so).
 #: MoE families whose architecture is on vLLM's DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES list (0.25-0.28):
 #: Qwen2MoeForCausalLM, DeepseekV2ForCausalLM
 RUNNER_V2_MOE_FAMILIES = ("qwen1.5-moe", "deepseek-v2")
@@ -97,7 +97,7 @@ def reserves_graph_estimate(served: ServedModel, behaviour: VllmVersion) -> bool
     """Whether Worker.determine_available_memory subtracts a non-zero CUDA-graph estimate.
 
     0.21+ subtracts GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu_worker.py). From
-    RUNNER_V2_DENSE_FROM (0.25)
+    a version whose vllm.yaml entry sets dense_runner_v2 (0.25-0.28)
     (config/vllm.py:VllmConfig._is_default_v2_model_runner_model) a generate model that is not MoE,
     not hybrid (linear attention / Mamba) and not attention-free runs model runner V2, whose
     profile_cudagraph_memory returns 0: its graphs are captured after the KV cache, outside the
@@ -107,7 +107,7 @@ def reserves_graph_estimate(served: ServedModel, behaviour: VllmVersion) -> bool
     """
     if not behaviour.subtract_cudagraph_estimate:
         return False
-    if RUNNER_V2_DENSE_FROM is None or version_key(behaviour.version) < version_key(RUNNER_V2_DENSE_FROM):
+    if not behaviour.dense_runner_v2:
         return True
     arch = served.arch
     draft = served.extras.draft

@@ -246,7 +246,7 @@ def memory_budget(
     block = catalog.vllm.block_size
     usable = util * visible
     # per-stage memory does not depend on the request's context: memoised on the served model
-    key = ("stages", gpu.id, tp, pp, behaviour.version, round(usable, 6), batching, block, topology, args)
+    key = ("stages", gpu.id, tp, pp, behaviour, round(usable, 6), batching, block, topology, args)
     stages = served.memo.get(
         key, _compute_stages, served, catalog, gpu, tp, pp, behaviour, usable, batching, block, topology, args
     )

@@ -37,6 +37,8 @@ class VllmVersion(NamedTuple):
     subtract_cudagraph_estimate: bool
     tokens_from_concurrency: bool
     source: str
+    #: model runner V2 is the default for dense attention models and reserves no CUDA-graph estimate (0.25-0.28)
+    dense_runner_v2: bool = False
 
 
 class BatchDefaults(NamedTuple):

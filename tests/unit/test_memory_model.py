@@ -111,7 +111,7 @@ READ_NOT_MODELLED = ("0.29.0", "0.30.0", "0.31.0", "0.32.0", "0.33.0")
 
 
 @pytest.mark.parametrize("release", READ_NOT_MODELLED)
-def test_a_release_read_but_not_modelled_is_planned_with_0_28_s_figures_and_says_so(catalog: Catalog, release: str) -> None:
+def test_a_release_read_but_not_modelled_is_planned_with_0_28_s_rules_and_v1_graphs_and_says_so(catalog: Catalog, release: str) -> None:
     from engine.ranking import plan
     from engine.request import Request
     from tests.support import words
@@ -122,8 +122,17 @@ def test_a_release_read_but_not_modelled_is_planned_with_0_28_s_figures_and_says
     said = [words(n) for n in asked.warnings]
     assert any(f"{release} is newer" in w and "planned with 0.28's rules" in w for w in said)
     assert not any("is newer" in words(n) for n in modelled.warnings)
-    pools = [[(c.instance, c.kv_cache_gib_per_gpu, c.cudagraph_gib_per_gpu, c.kv_cache_tokens) for c in p.candidates] for p in (asked, modelled)]
-    assert pools[0] and pools[0] == pools[1]
+    assert any("reserving the V1 runner's CUDA-graph estimate for every model" in w for w in said)
+    # a dense model: 0.28's runner V2 reserves no graphs; for 0.29+ (V2 measures its graphs) V1's estimate is kept
+    assert all(c.cudagraph_gib_per_gpu == 0 for c in modelled.candidates if c.feasible)
+    older = plan(Request(model="llama-3.1-8b", vllm_version="0.24"), catalog)
+    # (0.28's own changes, the >=160 GiB batch defaults and sm_100's capture cap, spare GPUs under 100 GiB)
+    pools = [[(c.instance, c.kv_cache_gib_per_gpu, c.cudagraph_gib_per_gpu, c.kv_cache_tokens) for c in p.candidates
+              if c.gpu_memory_gib < 100] for p in (asked, older)]  # fmt: skip
+    assert pools[0] and pools[0] == pools[1] and any(c.cudagraph_gib_per_gpu > 0 for c in asked.candidates)
+    # a MoE model stays on V1 in 0.28 too: 0.28's figures
+    moe = [plan(Request(model="qwen3-30b-a3b", vllm_version=v), catalog) for v in (release, "0.28")]
+    assert [c.kv_cache_tokens for c in moe[0].candidates] == [c.kv_cache_tokens for c in moe[1].candidates]
 
 
 def test_the_cuda_graph_estimate_is_subtracted_from_0_21_as_vllm_s_own_log_says(catalog: Catalog) -> None:
