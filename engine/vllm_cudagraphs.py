@@ -7,7 +7,7 @@ Citations are ``file:function@tag``, read from the released wheels (v0.19.0, v0.
 v0.26.0, v0.27.1, v0.28.0); docs/vllm-memory.md walks through them.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import BatchDefaults, VllmVersion, version_key
 from engine.catalog.schema import GpuSpec
@@ -31,8 +31,7 @@ DC_BLACKWELL_CAP_FROM = "0.28"
 RUNNER_V2_MOE_FAMILIES = ("qwen1.5-moe", "deepseek-v2")
 
 
-@dataclass(frozen=True)
-class CaptureSet:
+class CaptureSet(NamedTuple):
     """The CUDA graphs vLLM captures, as its profiler counts them (modes PIECEWISE then FULL)."""
 
     sizes: tuple[int, ...]  # cudagraph_capture_sizes, ascending

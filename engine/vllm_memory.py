@@ -10,7 +10,6 @@ defaults depend on the GPU, so the same model has a different peak on an L4 than
 """
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from engine.catalog.loader import BatchDefaults, Catalog, VllmVersion, version_key
@@ -82,8 +81,7 @@ class StageMemory(NamedTuple):
         return self.kv_pool > 0
 
 
-@dataclass(frozen=True, eq=False)
-class MemoryBudget:
+class MemoryBudget(NamedTuple):
     """What vLLM will report at start-up for one replica (TP x PP GPUs)."""
 
     visible_gib: float

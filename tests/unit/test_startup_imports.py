@@ -59,3 +59,21 @@ def test_the_probe_sees_what_serve_imports() -> None:
     )  # fmt: skip
     loaded = {m.split(".")[0] for m in result.stdout.split()}
     assert {"slack_bolt", "starlette", "aiohttp"} <= loaded
+
+
+def test_a_one_shot_command_leaves_the_callers_collector_as_it_was(capsys) -> None:  # noqa: ANN001
+    """plan and diagnose run without the cyclic collector (issue 14); a caller in the same process keeps it."""
+    import gc
+
+    from bot.cli import main
+
+    assert gc.isenabled()
+    assert main(["plan", "--json", "--model", "llama-3.1-8b", "--instance", "g6.xlarge"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["plan", "--json", "--model", "llama-3.1-8b", "--instance", "g6.xlarge"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()
