@@ -1,7 +1,8 @@
 """The answer: a Plan of ranked candidates, as plain data for templates, JSON and Slack.
 
-Plain (slotted) dataclasses rather than pydantic models: a plan builds ~70
-candidates and must stay well under a couple of milliseconds. ``plan_json``
+Plain records rather than pydantic models: NamedTuples, and a slotted dataclass for the
+~70 candidates a plan builds (ranking fills in their rank); class definitions and the plan both
+sit on every `headroom plan`'s start-up (issue 14). ``plan_json``
 turns a Plan into the documented JSON object (see docs/plan-json.md).
 """
 

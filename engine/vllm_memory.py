@@ -178,8 +178,9 @@ def activation_peak_gib(
     tp: int,
     last_stage: bool,
     gpu: GpuSpec | None = None,
+    terms: ActivationTerms | None = None,
 ) -> float:
-    """Torch peak during vLLM's profiling run, per GPU.
+    """Torch peak during vLLM's profiling run, per GPU (``terms``: activation_terms' answer, when the caller has it).
 
     Forward pass: hidden states plus the widest MLP / attention projections of
     max_num_batched_tokens tokens. Last pipeline stage: the dummy sampler run over
@@ -192,7 +193,7 @@ def activation_peak_gib(
     under the sampler run's peak too (memory_profiling counts it in torch_peak_increase).
     """
     fitted = catalog.vllm.fitted
-    terms = activation_terms(served, batching, tp, gpu)
+    terms = terms or activation_terms(served, batching, tp, gpu)
     peak = terms.forward
     if last_stage:
         sampler = terms.hidden_states + terms.logits * (fitted.sampler_bytes_per_logit + terms.logit_bytes)
@@ -276,11 +277,12 @@ def _compute_stages(
     profile's arithmetic and is the pool (Worker.determine_available_memory).
     """
     fitted = catalog.vllm.fitted
+    terms = activation_terms(served, batching, tp, gpu)  # the same profile batch on every stage
     stages = []
     for stage in pipeline_stages(served.arch.layers, pp):
         offloaded = min(args.cpu_offload_gb * GIB, served.stage_layer_bytes(stage, tp))
         weights = (served.stage_weight_bytes(stage, tp) - offloaded) / GIB
-        activation = activation_peak_gib(served, catalog, batching, tp, stage.last, gpu)
+        activation = activation_peak_gib(served, catalog, batching, tp, stage.last, gpu, terms)
         # issue 10: the encoder's dummy batch (engine/extra_memory.py)
         activation = multimodal_peak_gib(
             served, fitted.activation_base_gib, batching.max_num_batched_tokens, batching.max_num_seqs, tp,
@@ -293,7 +295,7 @@ def _compute_stages(
             else 0.0
         )
         pool = usable - weights - activation - non_torch - cudagraph
-        workspace = activation_terms(served, batching, tp, gpu).workspace / GIB
+        workspace = terms.workspace / GIB
         if args.kv_cache_memory_bytes is not None:
             pool = args.kv_cache_memory_bytes / GIB
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)

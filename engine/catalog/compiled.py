@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import NoneType, UnionType
-from typing import Any, Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
 from engine.catalog.resolve import build_model_index, seed_model_index
@@ -35,21 +35,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _dump(record: NamedTuple) -> dict[str, Any]:
-    dumped: dict[str, Any] = _plain(record)
-    return dumped
-
 
 def compile_catalog(catalog: Catalog) -> dict[str, Any]:
     """A JSON-native form of a validated catalog (json.dumps-able as is), for ``catalog_from_compiled``."""
     return {
         "format": COMPILED_FORMAT,
         "digest": catalog.digest,
-        "models": [_dump(m) for m in catalog.models],
-        "gpus": {key: _dump(g) for key, g in catalog.gpus.items()},
-        "instances": {key: _dump(i) for key, i in catalog.instances.items()},
-        "vllm": _dump(catalog.vllm),
-        "efficiencies": _dump(catalog.efficiencies),
+        "models": [_plain(m) for m in catalog.models],
+        "gpus": {key: _plain(g) for key, g in catalog.gpus.items()},
+        "instances": {key: _plain(i) for key, i in catalog.instances.items()},
+        "vllm": _plain(catalog.vllm),
+        "efficiencies": _plain(catalog.efficiencies),
         "as_of": dict(catalog.as_of),
         "region": catalog.region,
         "sources": dict(catalog.sources),
@@ -58,7 +54,7 @@ def compile_catalog(catalog: Catalog) -> dict[str, Any]:
         "weight_blocks": dict(catalog.weight_blocks),
         # the name index costs ~1,000 normalisations: worked out here once, not on every start-up
         "model_index": {key: catalog.models.index(spec) for key, spec in build_model_index(catalog).items()},
-        "regions": {code: _dump(r) for code, r in catalog.regions.items()},
+        "regions": {code: _plain(r) for code, r in catalog.regions.items()},
         "regions_refreshed": catalog.regions_refreshed,
     }
 

@@ -77,3 +77,29 @@ def test_a_one_shot_command_leaves_the_callers_collector_as_it_was(capsys) -> No
     finally:
         gc.enable()
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"model": "llama-3.3-70b", "weights": "fp8", "context_tokens": 8192},
+        {"model": "qwen2.5-72b", "region": "frankfurt", "concurrency": "max", "tp": 2},
+        {"model": "llama-3.1-8b", "gpu": "l4", "gpus": 4, "offline": True, "max_num_seqs": 32},
+        {"weights": "fp8"},
+    ],
+)
+def test_flags_alone_make_the_request_the_request_language_makes_of_no_words(flags: dict[str, object]) -> None:
+    """engine.service skips the request language when only flags were given (issue 14): same request, same refusal."""
+    from engine.errors import ParseError
+    from engine.parse import parse_message, request_from
+    from engine.service import _flags_only
+    from tests.support import CATALOG
+
+    try:
+        expected = request_from(parse_message("", CATALOG), CATALOG, dict(flags))
+    except ParseError as exc:
+        with pytest.raises(ParseError) as got:
+            _flags_only(dict(flags), CATALOG)
+        assert got.value.code == exc.code == "no_model_given"
+        return
+    assert _flags_only(dict(flags), CATALOG) == expected
