@@ -30,7 +30,7 @@ def candidate(ctx: PlanContext, hw: Hardware, a: Assessment) -> Candidate:
         caveats.append(note("cpu_offload_ram", ram_gib=hw.instance.ram_gib, offload_gib=offload))
     if a.feasible and quantizes_on_load(ctx):
         caveats.append(note("fp8_online_quantization"))
-    if a.replicas > 1 and a.feasible:
+    if a.replicas > 1 and a.feasible and not ctx.request.offline:  # offline: one LLM() per replica (explanation.j2)
         caveats.append(note("data_parallel", replicas=a.replicas, tp=a.tp))
     memory_mib = hw.instance.memory_mib_per_gpu if hw.instance else None
     return Candidate(

@@ -117,3 +117,15 @@ def test_from_0_28_a_gpu_of_160_gib_or_more_gets_16k_batched_tokens_in_both_cont
     assert new.batching.max_num_batched_tokens == 2 * old.batching.max_num_batched_tokens
     assert new.binding.activation > old.binding.activation
     assert new.binding.kv_pool == pytest.approx(old.binding.kv_pool - (new.binding.activation - old.binding.activation))
+
+
+def test_offline_replicas_are_separate_llm_processes_not_one_data_parallel_server(catalog: Catalog) -> None:
+    from tests.support import VIEWS
+
+    turn = plan(Request(model="qwen3-32b", weights="fp8", context_tokens=16384, instance="g6e.24xlarge", replicas=2,
+                        offline=True), catalog)  # fmt: skip
+    top = turn.candidates[0]
+    assert top.replicas == 2 and "data_parallel_size" not in (top.vllm_command or "")
+    assert all(c.code != "data_parallel" for c in top.caveats)
+    text = VIEWS.terminal(turn)
+    assert "run 2 of them, each in its own process" in text and "--data-parallel-size" not in text
