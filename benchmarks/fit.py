@@ -21,7 +21,6 @@ Training / validation membership: tests/calibration/memory_split.yaml, declared 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import statistics
 from pathlib import Path
@@ -155,7 +154,7 @@ def graph_table(catalog: Catalog, rows: list[dict[str, str]]) -> str:
 
 
 def with_fitted(catalog: Catalog, fitted: dict[str, float]) -> Catalog:
-    return dataclasses.replace(catalog, vllm=catalog.vllm._replace(fitted=Fitted(**fitted)))
+    return catalog.replace(vllm=catalog.vllm._replace(fitted=Fitted(**fitted)))
 
 
 def write_yaml(fitted: dict[str, float]) -> None:

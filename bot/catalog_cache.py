@@ -15,8 +15,8 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Any
 
+from bot.cache_files import debug, prune, write_json
 from bot.catalog_files import read_sources
 from engine import constraints
 from engine.catalog import compiled, loader, resolve, schema
@@ -27,14 +27,11 @@ from engine.errors import CatalogError
 KEEP_FILES = 4
 """Compiled catalogs kept per cache folder: several checkouts or versions sharing it don't evict each other."""
 
-_STALE_TEMP_S = 3600  # a temp file this old was left by a process that died mid-write
+_LOGGER = "headroom.catalog_cache"
 
 
 def _debug(message: str, *args: object) -> None:
-    """Log at debug level; logging is imported only when there is something to say (not on a cache hit)."""
-    import logging
-
-    logging.getLogger("headroom.catalog_cache").debug(message, *args)
+    debug(_LOGGER, message, *args)
 
 
 def default_cache_dir() -> Path:
@@ -89,45 +86,6 @@ def _read(path: Path, digest: str) -> Catalog | None:
     return catalog
 
 
-def _write(path: Path, compiled: dict[str, Any]) -> None:
-    """Write atomically (temp file + os.replace) so a reader never sees half a file; failing is fine."""
-    import tempfile  # only on a cache miss
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(compiled, out, separators=(",", ":"))
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    except OSError as exc:  # read-only home, full disk, no permission: run without a cache
-        _debug("catalog cache %s not written: %s", path, exc)
-        return
-    _prune(path)
-
-
-def _prune(keep: Path) -> None:
-    """Remove all but the newest KEEP_FILES compiled catalogs, and temp files of writers that died."""
-    import time
-
-    def mtime(path: Path) -> float:
-        try:
-            return path.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    with contextlib.suppress(OSError):
-        others = sorted((p for p in keep.parent.glob("catalog-*.json") if p != keep), key=mtime, reverse=True)
-        old_temps = [p for p in keep.parent.glob("catalog-*.tmp") if mtime(p) < time.time() - _STALE_TEMP_S]
-        for path in [*others[KEEP_FILES - 1 :], *old_temps]:
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-
 def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
     """The catalog ``load_catalog()`` gives, from the compiled cache when the data files are unchanged.
 
@@ -147,7 +105,9 @@ def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
     if cached is not None:
         return cached
     catalog = _build_preferring_refreshed(sources, shipped, folder)
-    _write(path, compile_catalog(catalog))  # an ignored refreshed file never matches this key: reported each start
+    if write_json(path, compile_catalog(catalog), _LOGGER):
+        prune(path, "catalog-*.json", KEEP_FILES)
+    # an ignored refreshed file never matches this key: reported each start
     return catalog
 
 

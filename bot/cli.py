@@ -47,17 +47,21 @@ def _json_indent() -> int | None:
 
 
 def _json_error(views: Views, exc: HeadroomError) -> str:
-    return json.dumps(
-        {
-            "error": {
-                "code": exc.code,
-                "message": views.error(exc),
-                "suggestions": exc.suggestions,
-                "understood": {k: str(v) for k, v in views.understood(exc).items()},
-            }
-        },
-        indent=2,
-    )
+    understood = {k: str(v) for k, v in views.understood(exc).items()}
+    error = {"code": exc.code, "message": views.error(exc), "suggestions": exc.suggestions, "understood": understood}
+    return json.dumps({"error": error}, indent=2)
+
+
+def _plan_json_text(turn: Turn) -> str:
+    """`plan --json`: the plan's numbers, and its notes' words kept from an earlier answer or rendered now."""
+    from bot.catalog_cache import default_cache_dir
+    from bot.note_words import plan_json_text
+
+    try:
+        folder: Path | None = default_cache_dir() / "words"
+    except RuntimeError:  # Path.home() with no home directory: render every time
+        folder = None
+    return plan_json_text(turn, folder, lambda: _views().say, _json_indent())  # Jinja only for notes never said
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -65,13 +69,13 @@ def run_plan(args: argparse.Namespace) -> int:
     from engine.service import Turn, respond
 
     text = " ".join([*(args.text or []), *([args.serve_command] if args.serve_command else [])])
-    views = _views()
     try:
         flags = flags_of(args)
         turn = _asked(lambda catalog: respond(text, None, catalog, flags)) if text.strip() or flags else None
     except HeadroomError as exc:  # a flag's text is not a value of its kind
         turn = Turn("error", error=exc)
     if turn is not None and turn.diagnosis is not None:  # the question was a pasted log
+        views = _views()
         if args.json:
             print(json.dumps(views.diagnosis_json(turn.diagnosis), indent=2, default=str))
         else:
@@ -79,6 +83,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return EXIT_OK
     if turn is None or turn.kind != "answer":
         error = turn.error if turn and turn.error else ParseError("no_model_given")
+        views = _views()
         if args.json:
             print(_json_error(views, error))
         elif args.blocks:
@@ -93,11 +98,12 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.chart:  # issue 15: the budget as a PNG (matplotlib is imported only here)
         from bot.chart_png import write_chart
 
-        write_chart(args.chart, turn.plan, views)
+        write_chart(args.chart, turn.plan, _views())
     if args.json:
-        extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
-        print(json.dumps({**views.plan_json(turn.plan), **extra}, indent=_json_indent()))
-    elif args.blocks:
+        print(_plan_json_text(turn))
+        return EXIT_OK
+    views = _views()
+    if args.blocks:
         from bot.blocks import SlackViews
 
         message = SlackViews(views).answer(turn.plan, turn.request, None, args.all, turn.unread, turn.remarks)
@@ -326,9 +332,8 @@ _ONE_SHOT = frozenset({"plan", "diagnose"})
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose}
-    commands["feedback"] = run_feedback  # issue 15
-    commands["catalog"] = run_catalog  # regions (issue 12)
+    commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose,
+                "feedback": run_feedback, "catalog": run_catalog}  # fmt: skip
     collecting = gc.isenabled()
     if args.command in _ONE_SHOT:
         gc.disable()

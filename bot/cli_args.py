@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
@@ -120,8 +122,37 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size reads it: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, given the width: its own default imports shutil (with zlib, bz2 and lzma),
+    3 ms of every start-up, because argparse builds a formatter to check each flag it is given (issue 14)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help is laid out by ``_HelpFormatter``; its subcommands' parsers are of this class too."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(formatter_class=_HelpFormatter, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="headroom",
         description="Which EC2 GPU instance will serve your LLM with vLLM, whether it will OOM, and what it costs.",
     )

@@ -82,6 +82,7 @@ def build_environment(bytecode_dir: Path | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        auto_reload=False,  # templates are package files: no stat of notes.j2 for each of a plan's ~150 notes
     )
     env.globals["missing"] = _missing
     env.filters.update(

@@ -9,7 +9,6 @@ is refused rather than planned.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,6 @@ from engine.catalog.loader import Catalog, validated
 from engine.catalog.schema import Arch, Mla, ModelSpec, Moe, SlidingWindow
 from engine.errors import HeadroomError, InvalidRequest
 from engine.hub_weights import Quantization, WeightSummary, quantization
-from engine.memo import Memo
 
 #: the config's shape must account for the headers' parameters to within this share
 PARAMS_TOLERANCE = 0.02
@@ -218,9 +216,7 @@ def with_models(catalog: Catalog, specs: Iterable[ModelSpec]) -> Catalog:
     for spec in added:
         digest.update(repr(spec).encode())
     blocks = {**catalog.weight_blocks, **{s.id: s.weight_block for s in added if s.weight_block}}
-    return dataclasses.replace(
-        catalog, models=catalog.models + added, digest=digest.hexdigest()[:12], memo=Memo(4096), weight_blocks=blocks
-    )
+    return catalog.replace(models=catalog.models + added, digest=digest.hexdigest()[:12], weight_blocks=blocks)
 
 
 def wanted_repo(error: HeadroomError | None) -> str | None:

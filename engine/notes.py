@@ -5,14 +5,15 @@ Notes. The adapters turn them into words with the templates (``templates/notes.j
 so the terminal, Slack and JSON say the same thing and the wording lives in one place.
 """
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+class Note(NamedTuple):
+    """A code and its numbers. A NamedTuple, not a dataclass: importing dataclasses (and inspect with it)
+    costs a `headroom plan` start more than the plan does (issue 14)."""
+
     code: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
         """Templates read ``note.needed_gib`` as well as ``note.data.needed_gib``."""

@@ -1,7 +1,5 @@
 """Where a model can go: GPU sets (instances, multi-node groups, pinned GPUs) and valid TP splits."""
 
-from dataclasses import dataclass
-from functools import cached_property
 from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
@@ -16,8 +14,7 @@ from engine.served import ServedModel
 MAX_NODES = 4
 
 
-@dataclass(frozen=True)
-class Hardware:
+class Hardware(NamedTuple):
     """A set of identical GPUs to place one model on: an instance, several, or a pinned GPU set."""
 
     gpu: GpuSpec
@@ -33,7 +30,7 @@ class Hardware:
     def gpu_count(self) -> int:
         return self.gpus_per_node * self.nodes
 
-    @cached_property
+    @property
     def set_key(self) -> tuple[str, int, str, float | None]:
         """The GPU set as the memory model sees it: instances with the same key are assessed once per plan."""
         memory_mib = self.instance.memory_mib_per_gpu if self.instance else None

@@ -1,13 +1,12 @@
 """The answer: a Plan of ranked candidates, as plain data for templates, JSON and Slack.
 
-Plain records rather than pydantic models: NamedTuples, and a slotted dataclass for the
-~70 candidates a plan builds (ranking fills in their rank); class definitions and the plan both
-sit on every `headroom plan`'s start-up (issue 14). ``plan_json``
+Plain records rather than pydantic models or dataclasses: NamedTuples (ranking gives each
+of a plan's ~70 candidates its rank with ``_replace``); class definitions and the plan both sit
+on every `headroom plan`'s start-up (issue 14). ``plan_json``
 turns a Plan into the documented JSON object (see docs/plan-json.md).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal, NamedTuple
 
 from engine.notes import Note, as_json
@@ -87,8 +86,7 @@ class Budget(NamedTuple):
     kv_gib_total: float  # for the requested concurrency (or one sequence for "max")
 
 
-@dataclass(slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     rank: int
     instance: str | None  # what the answer calls it: "g6e.12xlarge", "2 × p5.48xlarge", None for bare GPUs
     instance_type: str | None  # the EC2 type ("p5.48xlarge"), never parsed out of `instance`
@@ -182,7 +180,7 @@ class Plan(NamedTuple):
         return next((c for c in self.candidates if c.feasible and c.meets_targets), None)
 
 
-def plan_json(plan: Plan, say: Callable[[Note], str] | None = None) -> dict[str, Any]:
+def plan_json(plan: Plan, say: Callable[[Note], object] | None = None) -> dict[str, Any]:
     """The `headroom plan --json` object (docs/plan-json.md); floats to 3 decimals, notes with their words.
 
     Notes become {"code", their numbers, and "text" when a renderer is given}. Written for speed (a plan
@@ -210,9 +208,11 @@ def plan_json(plan: Plan, say: Callable[[Note], str] | None = None) -> dict[str,
             return [plain(v, words) for v in value]
         found = names.get(kind)
         if found is None:
-            if not is_dataclass(kind):
+            if not hasattr(kind, "__dataclass_fields__"):
                 return value
-            found = names[kind] = tuple(f.name for f in fields(kind))
+            from dataclasses import fields  # a dataclass (a diagnosis's records): dataclasses is loaded already
+
+            found = names[kind] = tuple(f.name for f in fields(kind))  # type: ignore[arg-type]
         return {name: plain(getattr(value, name), words) for name in found}
 
     return plain(plan)  # type: ignore[return-value]

@@ -150,9 +150,7 @@ def plan(req: Request, catalog: Catalog, advise: bool = True) -> Plan:
         if any(c.feasible for c in multi):
             warnings.append(note("multi_node_plan"))
     candidates.sort(key=_rank_key(req.sort))
-    for i, c in enumerate(candidates):
-        c.rank = i + 1
-    with_spot(catalog, req.region, candidates)
+    candidates[:] = with_spot(catalog, req.region, [c._replace(rank=i + 1) for i, c in enumerate(candidates)])
     others = _candidates(ctx, scratch, elsewhere) if elsewhere and (req.cheapest_regions or not any(c.feasible for c in candidates)) else []
     if not any(c.feasible for c in candidates):
         warnings.append(note("nothing_serves"))

@@ -7,7 +7,6 @@ copy) at its own prices. ``cheapest_regions`` compares regions for one plan's fe
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from engine.catalog.loader import Catalog
@@ -62,16 +61,17 @@ def localise(catalog: Catalog, code: str, options: Iterable[Hardware]) -> tuple[
             elsewhere.append(hw)
             continue
         total = price * hw.nodes if price else None
-        kept.append(dataclasses.replace(hw, usd_per_hour=total, price_note=None if total else hw.price_note))
+        kept.append(hw._replace(usd_per_hour=total, price_note=None if total else hw.price_note))
     return kept, elsewhere
 
 
-def with_spot(catalog: Catalog, code: str, candidates: list[Candidate]) -> None:
-    """Fill in each candidate's spot price where the region has one (only after a refresh)."""
+def with_spot(catalog: Catalog, code: str, candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates with their spot prices where the region has one (only after a refresh)."""
+    priced = []
     for c in candidates:
-        if c.instance_type:
-            spot = price_in(catalog, code, c.instance_type)[2]
-            c.usd_per_hour_spot = spot * c.nodes if spot else None
+        spot = price_in(catalog, code, c.instance_type)[2] if c.instance_type else None
+        priced.append(c._replace(usd_per_hour_spot=spot * c.nodes) if spot else c)
+    return priced
 
 
 def offering_note(catalog: Catalog, code: str, spec: RegionSpec, kept: int, elsewhere: list[Hardware]) -> Note:
@@ -139,7 +139,7 @@ def regional_options(
         names = sorted({hw.instance.name for hw in named if hw.instance})
         where = sorted(c for c, r in catalog.regions.items() if any(n in r.offered for n in names))
         warnings.append(note("not_offered_in_region", region=code, instances=names, regions=where))
-        kept += [dataclasses.replace(hw, usd_per_hour=None, price_note=None) for hw in named]
+        kept += [hw._replace(usd_per_hour=None, price_note=None) for hw in named]
         elsewhere = [hw for hw in elsewhere if hw not in named]
     said = [offering_note(catalog, code, spec, offered_count, elsewhere)] if offered_count else []  # pins only: warned
     return kept, elsewhere, warnings, said

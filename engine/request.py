@@ -1,19 +1,16 @@
 """What a user asks for: a Request, and a RequestDelta that a follow-up applies to it.
 
-A frozen dataclass checked by ``engine.constraints`` rather than a pydantic model: a `headroom
-plan` builds one on every start, and importing pydantic would cost more than the whole answer
-(issue 14). The limits are declared once, in the annotations, and pydantic honours the same ones
-where a Request is read back from Redis or a Slack button.
+A NamedTuple checked by ``engine.constraints`` rather than a pydantic model or a dataclass: a
+`headroom plan` builds one on every start, and importing pydantic, or dataclasses with inspect,
+would cost more than the whole answer (issue 14). The limits are declared once, in the
+annotations, and pydantic honours the same ones where a Request is read back from Redis or a
+Slack button (``Request.__get_pydantic_core_schema__``).
 """
 
-from __future__ import annotations
-
-import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from engine.constraints import Bounds, Invalid, check, problem, rules_of
 from engine.dtypes import KvDtype, WeightDtype
@@ -57,13 +54,8 @@ _TOKENS = Bounds(gt=0, le=MAX_TOKENS)
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Request:
-    """A capacity-planning question, normalised. ``None`` means "use the sensible default".
-
-    Built from keywords (checked in ``__post_init__``), ``Request.from_data`` (a mapping, e.g. stored
-    JSON: unknown keys refused too) or ``replace``; any bad value raises ``constraints.Invalid``.
-    """
+class _Fields(NamedTuple):
+    """The fields of a Request, their types, limits and defaults (``Request`` checks them)."""
 
     model: Annotated[str, Bounds(min_length=1, max_length=200)]
     weights: WeightDtype | None = None
@@ -113,53 +105,94 @@ class Request:
     max_loras: Annotated[int | None, Bounds(gt=0, le=256)] = None
     lora_rank: Annotated[int | None, _POSITIVE] = None
 
-    def __post_init__(self) -> None:
-        problems: list[dict[str, Any]] = []
-        for rule in _RULES:
-            value = getattr(self, rule.name)
-            kept, found = check(rule, value)
-            if found:
-                problems.append(found)
-            elif kept is not value:
-                object.__setattr__(self, rule.name, kept)  # pydantic's lax reading: 2.0 -> 2, a list -> a tuple
-        if not problems:
-            problems = _field_problems(self) or _consistency_problems(self)
-        if problems:
-            raise Invalid(problems)
 
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Request:
-        """A Request from a mapping (flags, words, stored JSON); unknown or missing keys are refused as pydantic would."""
-        unknown = _unknown(data)
-        if "model" not in data:
+
+class Request(_Fields):
+    """A capacity-planning question, normalised. ``None`` means "use the sensible default".
+
+    Built from keywords only (checked here), ``Request.from_data`` (a mapping, e.g. stored JSON:
+    unknown keys refused too) or ``replace``; any bad value raises ``constraints.Invalid``. Immutable,
+    and equal to a Request with the same fields.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, **fields: Any) -> "Request":
+        unknown = _unknown(fields)
+        if "model" not in fields:
             unknown.append(problem("model", "missing", None, "Field required"))
         if unknown:
             raise Invalid(unknown)
+        problems: list[dict[str, Any]] = []
+        for rule in _RULES:
+            if rule.name in fields:
+                kept, found = check(rule, fields[rule.name])
+                if found:
+                    problems.append(found)
+                else:
+                    fields[rule.name] = kept  # pydantic's lax reading: 2.0 -> 2, a list -> a tuple
+        if problems:
+            raise Invalid(problems)
+        self = super().__new__(cls, **fields)
+        problems = _field_problems(self) or _consistency_problems(self)
+        if problems:
+            raise Invalid(problems)
+        return self
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> "Request":
+        """A Request from a mapping (flags, words, stored JSON); unknown or missing keys are refused as pydantic would."""
         return cls(**data)
 
-    def replace(self, **changes: Any) -> Request:
+    def replace(self, **changes: Any) -> "Request":
         """This request with some fields changed, checked again."""
-        unknown = _unknown(changes)
-        if unknown:
-            raise Invalid(unknown)
-        return dataclasses.replace(self, **changes)
+        return Request(**{**self._asdict(), **changes})
+
+    _replace = replace  # NamedTuple's own would skip the checks
+
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
+        """copy and pickle rebuild a Request from its fields by name (``__new__`` takes no positional ones)."""
+        return (), self._asdict()
 
     def as_data(self, exclude_defaults: bool = False) -> dict[str, Any]:
         """A JSON-native mapping that ``from_data`` reads back (tuples as lists, the model note as its fields)."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if exclude_defaults and value == f.default:
+        defaults = self._field_defaults
+        value: Any
+        for name, value in zip(self._fields, self, strict=True):
+            if exclude_defaults and name in defaults and value == defaults[name]:
                 continue
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, Note):
+            if isinstance(value, Note):
                 value = {"code": value.code, "data": value.data}
-            out[f.name] = value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = value
         return out
 
     def as_json(self) -> str:
         return json.dumps(self.as_data(), separators=(",", ":"))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Inside a pydantic model (a stored answer): each field validated by its annotation, then the Request's checks.
+
+        A Request is stored as the object ``as_data`` writes, so pydantic reads it as a typed dict of the
+        same fields (unknown keys forbidden), names a bad field as its own error, and builds the Request.
+        """
+
+        from pydantic_core import core_schema
+
+        stored = core_schema.typed_dict_schema(
+            {name: core_schema.typed_dict_field(handler.generate_schema(hint), required=name not in cls._field_defaults)
+             for name, hint in _Fields.__annotations__.items()},
+            extra_behavior="forbid",
+        )  # fmt: skip
+        fields = core_schema.no_info_after_validator_function(lambda data: cls(**data), stored)
+        return core_schema.no_info_before_validator_function(
+            lambda value: value.as_data() if isinstance(value, cls) else value,
+            fields,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda r: r.as_data()),
+        )
 
     @property
     def users(self) -> Concurrency:
@@ -190,17 +223,16 @@ class Request:
         return context - output, output
 
 
-@dataclass(frozen=True, slots=True)
-class RequestDelta:
+class RequestDelta(NamedTuple):
     """A follow-up: only the fields it names change (``engine.followup.merge`` applies it)."""
 
-    changes: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any]
     reset: bool = False
     unread: tuple[str, ...] = ()  # words the follow-up had that changed nothing (said back to the user)
 
 
-_RULES = rules_of(Request, {f.name: f.default for f in dataclasses.fields(Request) if f.default is not dataclasses.MISSING})
-_FIELD_NAMES = frozenset(r.name for r in _RULES)
+_RULES = rules_of(_Fields, _Fields._field_defaults)
+_FIELD_NAMES = frozenset(_Fields._fields)
 
 
 def _unknown(data: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -208,7 +240,7 @@ def _unknown(data: Mapping[str, Any]) -> list[dict[str, Any]]:
             if k not in _FIELD_NAMES]  # fmt: skip
 
 
-def _field_problems(r: Request) -> list[dict[str, Any]]:
+def _field_problems(r: "Request") -> list[dict[str, Any]]:
     """The limits a type and bounds cannot say: users, LoRA ranks, region names."""
     found = []
     users = r.concurrency
@@ -226,7 +258,7 @@ def _field_problems(r: Request) -> list[dict[str, Any]]:
     return found
 
 
-def _consistency_problems(r: Request) -> list[dict[str, Any]]:
+def _consistency_problems(r: "Request") -> list[dict[str, Any]]:
     """Fields that contradict each other (the first contradiction found)."""
 
     def one(kind: str, message: str, **ctx: Any) -> list[dict[str, Any]]:

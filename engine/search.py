@@ -1,8 +1,5 @@
 """The placement search: assess each TP x PP split of a GPU set and choose the one to serve with."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from engine.context import PlanContext
@@ -21,12 +18,8 @@ VERDICT_ORDER = {"fits": 0, "tight": 1, "no_kv_room": 2, "does_not_load": 3}
 SetKey = tuple[str, int, str, float | None]
 
 
-@dataclass(frozen=True, eq=False, slots=True)
-class Assessment:
-    """What one TP x PP split of a GPU set achieves; shared by every instance with that GPU set.
-
-    Slotted: a plan makes ~70 of these, and fewer GC-tracked objects keep collector pauses rare.
-    """
+class Assessment(NamedTuple):
+    """What one TP x PP split of a GPU set achieves; shared by every instance with that GPU set."""
 
     tp: int
     pp: int
@@ -46,15 +39,17 @@ class Assessment:
         return self.verdict in FEASIBLE
 
 
-@dataclass
 class Scratch:
     """Work shared between the GPU sets of one plan (the five g6e sizes with one L40S are assessed once)."""
 
-    splits: dict[tuple[SetKey, int, int, int], Assessment] = field(default_factory=dict)
-    chosen: dict[SetKey, Assessment] = field(default_factory=dict)
-    degrees: dict[int, list[int]] = field(default_factory=dict)
-    #: per-GPU memory of a split does not depend on how many GPUs the set has: shared across sizes
-    budgets: dict[tuple[str, float | None, int, int, str, bool], _PerGpu] = field(default_factory=dict)
+    __slots__ = ("splits", "chosen", "degrees", "budgets")
+
+    def __init__(self) -> None:
+        self.splits: dict[tuple[SetKey, int, int, int], Assessment] = {}
+        self.chosen: dict[SetKey, Assessment] = {}
+        self.degrees: dict[int, list[int]] = {}
+        #: per-GPU memory of a split does not depend on how many GPUs the set has: shared across sizes
+        self.budgets: dict[tuple[str, float | None, int, int, str, bool], _PerGpu] = {}
 
 
 def assess(ctx: PlanContext, scratch: Scratch, hw: Hardware, tp: int, pp: int, replicas: int) -> Assessment:

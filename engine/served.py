@@ -4,8 +4,8 @@ This is where "70B in FP8" becomes bytes per GPU: quantized linear layers,
 BF16 embeddings and lm_head, vocab-parallel sharding, pipeline stages.
 """
 
-from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from engine.architecture import (
     AttentionLayers,
@@ -25,11 +25,10 @@ from engine.serving_extras import NO_EXTRAS, Extras
 GIB = 2**30
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     """One pipeline stage: which layers it holds and whether it has the embeddings / lm_head."""
 
-    index: int
+    position: int  # 0 for the first stage
     first_layer: int
     layer_count: int
     first: bool
@@ -48,17 +47,26 @@ def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-@dataclass(frozen=True, eq=False)
 class ServedModel:
-    """Immutable facts plus a bounded memo of per-(stage, TP) byte counts, owned by this object."""
+    """Facts set once, plus a bounded memo of per-(stage, TP) byte counts, owned by this object.
 
-    spec: ModelSpec
-    fmt: WeightFormat
-    kv_dtype: str  # resolved: bf16 / fp16 / fp32 / fp8
-    #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
-    expert_align: tuple[int, int] = (1, 1)
-    extras: Extras = NO_EXTRAS  # issue 10: text-only VLM, drafter, LoRA (engine/serving_extras.py)
-    memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
+    A plain class (equal only to itself, like the memo it owns): see engine/notes.py on dataclasses.
+    """
+
+    def __init__(
+        self, spec: ModelSpec, fmt: WeightFormat, kv_dtype: str, expert_align: tuple[int, int] = (1, 1),
+        extras: Extras = NO_EXTRAS,
+    ) -> None:  # fmt: skip
+        self.spec = spec
+        self.fmt = fmt
+        self.kv_dtype = kv_dtype  # resolved: bf16 / fp16 / fp32 / fp8
+        #: (hidden, intermediate-per-rank) alignment the MoE kernel pads expert weights to
+        self.expert_align = expert_align
+        self.extras = extras  # issue 10: text-only VLM, drafter, LoRA (engine/serving_extras.py)
+        self.memo = Memo(4096)
+
+    def __repr__(self) -> str:
+        return f"ServedModel({self.spec.id!r}, {self.fmt.dtype!r}, kv={self.kv_dtype!r}, {self.extras!r})"
 
     @property
     def arch(self) -> Arch:

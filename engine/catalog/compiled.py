@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import NoneType, UnionType
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from engine.catalog.loader import Catalog, Efficiencies, VllmFile
 from engine.catalog.resolve import build_model_index, seed_model_index
@@ -75,7 +75,13 @@ def _converter(kind: Any, memo: _Memo) -> _Convert | None:
     return memo[kind]
 
 
+def _bare(kind: Any) -> Any:
+    """The type inside ``Annotated[type, Bounds(...)]`` (the bounds were checked when the catalog was validated)."""
+    return get_args(kind)[0] if get_origin(kind) is Annotated else kind
+
+
 def _make_converter(kind: Any, memo: _Memo) -> _Convert | None:
+    kind = _bare(kind)
     if kind in _AS_IS:
         return None
     if _is_record(kind):
@@ -84,7 +90,7 @@ def _make_converter(kind: Any, memo: _Memo) -> _Convert | None:
     if origin is Literal:
         return None
     if origin is Union or origin is UnionType:
-        arms = [a for a in args if a is not NoneType]
+        arms = [_bare(a) for a in args if a is not NoneType]
         if all(a in _AS_IS or get_origin(a) is Literal for a in arms):
             return None
         if len(arms) == 1:  # X | None: callers keep None as it is
@@ -110,7 +116,10 @@ def _each_item(key: type, value: _Convert | None) -> _Convert:
 
 def _record_converter(kind: type, memo: _Memo) -> _Convert:
     """The record built from its fields (no validation), each converted by its annotation."""
-    fields = {name: _converter(hint, memo) for name, hint in get_type_hints(kind).items()}
+    hints = kind.__annotations__  # evaluated (schema.py does not postpone annotations): no get_type_hints per start
+    if any(isinstance(hint, str) for hint in hints.values()):
+        hints = get_type_hints(kind)
+    fields = {name: _converter(hint, memo) for name, hint in hints.items()}
     nested = {name: convert for name, convert in fields.items() if convert is not None}
 
     def convert(raw: dict[str, Any]) -> Any:

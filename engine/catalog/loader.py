@@ -7,7 +7,6 @@ Pure pieces, so that a caller outside engine/ can cache the validated result: th
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
 from engine.catalog.schema import (
@@ -124,9 +123,16 @@ def version_key(version: str) -> tuple[int, ...]:
         raise CatalogError(f"not a vLLM version: {version!r}") from exc
 
 
-@dataclass(frozen=True, eq=False)
 class Catalog:
-    """Everything the engine knows about the world; hashed by identity so lookups can be cached."""
+    """Everything the engine knows about the world; equal only to itself, so lookups can be cached in its memo.
+
+    A frozen plain class rather than a dataclass (see engine/notes.py): its fields are set once, here.
+    """
+
+    #: the fields, then the memo: derived indexes and per-model byte counts, computed on first use; bounded and
+    #: thread-safe, owned here (a ``replace`` gets a new one)
+    __slots__ = ("models", "gpus", "instances", "vllm", "efficiencies", "as_of", "region", "digest", "sources",
+                 "bare_size_families", "releases", "weight_blocks", "regions", "regions_refreshed", "memo")  # fmt: skip
 
     models: tuple[ModelSpec, ...]
     gpus: dict[str, GpuSpec]
@@ -136,19 +142,41 @@ class Catalog:
     as_of: dict[str, str]
     region: str
     digest: str
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str]
     #: model families whose dense GQA shapes stand for a bare size ("70B"), first preferred (data/shapes.yaml)
-    bare_size_families: tuple[str, ...] = ()
+    bare_size_families: tuple[str, ...]
     #: pre-quantized checkpoints on the Hub: model id -> weight format -> repo id (data/releases.yaml)
-    releases: dict[str, dict[str, str]] = field(default_factory=dict)
+    releases: dict[str, dict[str, str]]
     #: checkpoint repo id -> block size of its block-quantized FP8 weights (releases.yaml, models' weight_block)
-    weight_blocks: dict[str, int] = field(default_factory=dict)
+    weight_blocks: dict[str, int]
     #: per region: the types EC2 offers there and their prices (data/regions.yaml or a refreshed copy)
-    regions: dict[str, RegionSpec] = field(default_factory=dict)
+    regions: dict[str, RegionSpec]
     #: the regions data came from `headroom catalog refresh`, not the shipped snapshot
-    regions_refreshed: bool = False
-    #: derived indexes and per-model byte counts, computed on first use; bounded and thread-safe, owned here
-    memo: Memo = field(default_factory=lambda: Memo(4096), repr=False)
+    regions_refreshed: bool
+    memo: Memo
+
+    def __init__(
+        self, *, models: tuple[ModelSpec, ...], gpus: dict[str, GpuSpec], instances: dict[str, InstanceSpec],
+        vllm: VllmFile, efficiencies: Efficiencies, as_of: dict[str, str], region: str, digest: str,
+        sources: dict[str, str] | None = None, bare_size_families: tuple[str, ...] = (),
+        releases: dict[str, dict[str, str]] | None = None, weight_blocks: dict[str, int] | None = None,
+        regions: dict[str, RegionSpec] | None = None, regions_refreshed: bool = False,
+    ) -> None:  # fmt: skip
+        values = (models, gpus, instances, vllm, efficiencies, as_of, region, digest, sources or {}, bare_size_families,
+                  releases or {}, weight_blocks or {}, regions or {}, regions_refreshed, Memo(4096))  # fmt: skip
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Catalog does not change ({name}); use replace()")
+
+    def replace(self, **changes: object) -> "Catalog":
+        """This catalog with some fields changed, and a memo of its own (nothing derived from the old one is kept)."""
+        fields = {name: getattr(self, name) for name in self.__slots__ if name != "memo"}
+        return Catalog(**{**fields, **changes})  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self.models)} models, {len(self.instances)} instances, digest {self.digest})"
 
     def gpu(self, gpu_id: str) -> GpuSpec:
         return self.gpus[gpu_id]

@@ -89,6 +89,15 @@ def test_load_catalog_validates_afresh_each_call(validated: Catalog) -> None:
         first.region = "eu-west-1"  # type: ignore[misc]
 
 
+def test_a_replaced_catalog_keeps_every_other_field_and_owns_a_new_memo(validated: Catalog) -> None:
+    changed = validated.replace(region="eu-west-1")
+    assert changed.region == "eu-west-1" and validated.region != "eu-west-1"
+    for name in Catalog.__slots__:
+        if name not in ("region", "memo"):
+            assert getattr(changed, name) is getattr(validated, name), name
+    assert changed.memo is not validated.memo  # nothing derived from the old catalog's data is reused
+
+
 def test_compiled_form_is_json_native(validated: Catalog) -> None:
     compiled = compile_catalog(validated)
     assert compiled["format"] == COMPILED_FORMAT and compiled["digest"] == validated.digest

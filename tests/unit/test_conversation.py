@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from engine.catalog.loader import Catalog
 from engine.parse import parse_request
 from engine.ranking import plan
@@ -35,10 +33,10 @@ CONVERSATION: list[tuple[str, dict]] = [
 def test_each_follow_up_changes_exactly_what_it_names(catalog: Catalog) -> None:
     turn = respond("llama 3.3 70b fp8 8k context", None, catalog)
     for text, expected in CONVERSATION:
-        before = dataclasses.asdict(turn.memory.request)
+        before = turn.memory.request._asdict()
         turn = respond(text, turn.memory, catalog)
         assert turn.kind == "answer", (text, turn.error)
-        after = dataclasses.asdict(turn.memory.request)
+        after = turn.memory.request._asdict()
         changed = {k: after[k] for k in after if after[k] != before[k]}
         assert changed == expected, text
         assert turn.changes is not None  # a follow-up always says what changed (possibly nothing)
