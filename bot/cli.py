@@ -330,8 +330,7 @@ _ONE_SHOT = frozenset({"plan", "diagnose"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     commands = {"plan": run_plan, "chat": run_chat, "serve": run_serve, "diagnose": run_diagnose,
                 "feedback": run_feedback, "catalog": run_catalog}  # fmt: skip
     collecting = gc.isenabled()

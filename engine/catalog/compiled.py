@@ -16,7 +16,7 @@ from engine.catalog.resolve import build_model_index, seed_model_index
 from engine.catalog.schema import GpuSpec, InstanceSpec, ModelSpec, RegionSpec
 from engine.errors import CatalogError
 
-COMPILED_FORMAT = 7  # 4: model index; 5: weight blocks; 6: regions (issue 12); 7: NamedTuple records, every field
+COMPILED_FORMAT = 8  # 4: model index; 5: weight blocks; 6: regions (issue 12); 7: NamedTuple records; 8: positional
 """Version of ``compile_catalog``'s output; bump it whenever that layout changes."""
 
 
@@ -25,9 +25,10 @@ def _is_record(kind: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-native: records as objects of every field, tuples as lists."""
+    """JSON-native: records as lists of every field in order (a third smaller and faster to read than objects), tuples
+    as lists."""
     if _is_record(type(value)):
-        return {name: _plain(v) for name, v in zip(value._fields, value, strict=True)}
+        return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -115,25 +116,24 @@ def _each_item(key: type, value: _Convert | None) -> _Convert:
 
 
 def _record_converter(kind: type, memo: _Memo) -> _Convert:
-    """The record built from its fields (no validation), each converted by its annotation."""
+    """The record built from its fields in order (no validation), each converted by its annotation."""
     hints = kind.__annotations__  # evaluated (schema.py does not postpone annotations): no get_type_hints per start
     if any(isinstance(hint, str) for hint in hints.values()):
         hints = get_type_hints(kind)
-    fields = {name: _converter(hint, memo) for name, hint in hints.items()}
-    nested = {name: convert for name, convert in fields.items() if convert is not None}
+    fields = [_converter(hint, memo) for hint in hints.values()]
+    nested = [(at, convert) for at, convert in enumerate(fields) if convert is not None]
+    count = len(fields)
 
-    def convert(raw: dict[str, Any]) -> Any:
-        unknown = raw.keys() - fields.keys()
-        if unknown:  # not a field of this record, so not compiled by this code
-            raise KeyError(sorted(unknown)[0])
-        if not nested:
-            return kind(**raw)
-        values = dict(raw)
-        for name, field_convert in nested.items():
-            value = values.get(name)
-            if value is not None:
-                values[name] = field_convert(value)
-        return kind(**values)
+    def convert(raw: list[Any]) -> Any:
+        if type(raw) is not list or len(raw) != count:  # not this record as this code compiles it
+            raise ValueError(f"a {kind.__name__} of {count} fields, compiled as {raw!r:.60}")
+        if nested:
+            raw = raw.copy()
+            for at, field_convert in nested:
+                value = raw[at]
+                if value is not None:
+                    raw[at] = field_convert(value)
+        return kind._make(raw)  # type: ignore[attr-defined]
 
     return convert
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +175,14 @@ def test_unknown_compiled_format_is_refused(validated: Catalog, version: object)
         catalog_from_compiled(compiled)
 
 
-def test_compiled_data_with_an_unknown_field_is_refused(validated: Catalog) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [lambda arch: arch.append(3), lambda arch: arch.pop(), lambda arch: arch.clear()],
+    ids=["a field more", "a field fewer", "no fields"],
+)
+def test_compiled_data_of_another_layout_is_refused(validated: Catalog, change: Callable[[list], None]) -> None:
     compiled = compile_catalog(validated)
-    compiled["models"][0]["arch"]["layer_count"] = 3
+    change(compiled["models"][0][ModelSpec._fields.index("arch")])
     with pytest.raises(CatalogError, match="malformed"):
         catalog_from_compiled(compiled)
 
@@ -278,7 +284,7 @@ def test_a_broken_data_file_raises_what_full_validation_raises(
         lambda text: "",
         lambda text: "\x00\xff garbage",
         lambda text: json.dumps({"format": COMPILED_FORMAT + 1}),  # from a newer headroom
-        lambda text: text.replace('"arch":{', '"arch":{"unknown":1,', 1),
+        lambda text: text.replace('"models":[[', '"models":[["a field more",', 1),
         lambda text: json.dumps([1, 2, 3]),
     ],
 )

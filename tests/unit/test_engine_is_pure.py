@@ -10,7 +10,7 @@ ENGINE = Path(__file__).parents[2] / "engine"
 #: the standard-library modules the engine may import (no os, time, datetime, socket, threading's timers...)
 STDLIB = {
     "__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "importlib", "itertools",
-    "json", "logging", "math", "re", "shlex", "statistics", "threading", "types", "typing", "unicodedata", "html",
+    "json", "logging", "math", "re", "shlex", "statistics", "threading", "_thread", "types", "typing", "unicodedata", "html",
 }  # fmt: skip
 #: and these libraries: validation at the boundaries, YAML data files, fuzzy name matching
 LIBRARIES = {"pydantic", "pydantic_core", "yaml", "rapidfuzz"}

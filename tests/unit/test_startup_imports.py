@@ -141,3 +141,29 @@ def test_the_startup_benchmark_runs_every_command(tmp_path: Path) -> None:
         assert row in result.stdout
     assert "FAILED" not in result.stdout
     assert len(list((tmp_path / "words").glob("words-*.json"))) == 1  # the repeated question's words, kept once
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["plan", "--json", "--model", "llama-3.1-8b", "--context", "8k"], ["--version", "plan"],
+     ["diagnose", "vllm.log", "--gpu", "l4", "--json"], ["chat", "--json"], ["serve", "--port", "3001", "--socket"],
+     ["feedback", "export", "-o", "out.csv"], ["catalog", "refresh", "--regions", "us-east-1"]],
+)  # fmt: skip
+def test_a_parser_built_for_one_command_reads_it_as_the_whole_grammar(argv: list[str]) -> None:
+    """`main` builds only the named subcommand's parser (issue 14): same reading, same usage line."""
+    from bot.cli_args import COMMANDS, _named, build_parser
+
+    if argv[0] == "--version":
+        assert _named(argv) == "plan"
+        return
+    one, every = build_parser(argv), build_parser()
+    assert one.parse_args(argv) == every.parse_args(argv)
+    assert one.format_usage() == every.format_usage()
+    assert len(one._subparsers._group_actions[0].choices) == 1 < len(COMMANDS)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["-h", "plan"], ["plna"], ["llama 3.1 8b"]])
+def test_help_and_unknown_commands_get_the_whole_grammar(argv: list[str]) -> None:
+    from bot.cli_args import _named
+
+    assert _named(argv) is None
