@@ -102,7 +102,7 @@ def percentile(values: list[float], q: float) -> float:
 _PHASES = """
 import json, sys, time
 t = [time.perf_counter()]
-import argparse, hashlib, json, os, re, threading, typing; t.append(time.perf_counter())
+import argparse, hashlib, json, os, re, typing; t.append(time.perf_counter())
 import bot.cli, bot.catalog_cache, bot.note_words, engine.service; from bot.cli_args import build_parser, flags_of
 t.append(time.perf_counter())
 catalog = bot.catalog_cache.load_catalog_cached(); t.append(time.perf_counter())

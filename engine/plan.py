@@ -183,9 +183,9 @@ class Plan(NamedTuple):
 def plan_json(plan: Plan, say: Callable[[Note], object] | None = None) -> dict[str, Any]:
     """The `headroom plan --json` object (docs/plan-json.md); floats to 3 decimals, notes with their words.
 
-    Notes become {"code", their numbers, and "text" when a renderer is given}. Written for speed (a plan
-    holds ~4,000 values and every `headroom plan --json` converts them): exact-type checks first, each
-    dataclass's field names looked up once per call.
+    Notes become {"code", their numbers, and "text": whatever ``say`` returns for the note (its words, or a
+    slot that ``bot.note_words`` fills)}. Written for speed (a plan holds ~4,000 values and every `headroom
+    plan --json` converts them): exact-type checks first, a dataclass's field names looked up once per call.
     """
     names: dict[type, tuple[str, ...]] = {}
 
