@@ -8,10 +8,8 @@ Nothing but ParseError leaves here.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from engine.catalog.loader import Catalog
@@ -35,8 +33,6 @@ from engine.parse_rules import (
 from engine.regions import place_region
 from engine.request import Request, RequestDelta
 from engine.text import clean
-
-log = logging.getLogger("headroom.parse")
 
 MAX_CHARS = 2000
 T = TypeVar("T")
@@ -71,15 +67,20 @@ _FLAG_CHECKED = frozenset(
 _ACCUMULATE = frozenset({"exclude_families"})
 
 
-@dataclass
 class Reading:
-    """What one message says: the fields it names, a model-reading note, 'start over', and the words left."""
+    """What one message says: the fields it names, a model-reading note, 'start over', and the words left.
 
-    text: str  # what is left to read
-    found: Fields = field(default_factory=dict)
-    reset: bool = False
-    model_note: Note | None = None
-    asked: bool = True  # the message had words at all
+    A plain class (a dataclass would load dataclasses and inspect on every start, issue 14).
+    """
+
+    __slots__ = ("text", "found", "reset", "model_note", "asked")
+
+    def __init__(self, text: str) -> None:
+        self.text = text  # what is left to read
+        self.found: Fields = {}
+        self.reset = False
+        self.model_note: Note | None = None
+        self.asked = True  # the message had words at all
 
     def apply(self, rule: Rule) -> None:
         """Record each match of `rule` and consume its words; two different values for one field are refused."""
@@ -158,7 +159,9 @@ def _safe(function: Callable[[], T]) -> T:
     except Invalid as exc:
         raise ParseError("invalid_values", problems=exc.problems) from exc
     except Exception as exc:  # noqa: BLE001 - the parser's promise: only ParseError escapes
-        log.exception("the parser failed on a message")  # the cause, never the user's text
+        import logging  # only on a failure (issue 14: a start-up does not load it)
+
+        logging.getLogger("headroom.parse").exception("the parser failed on a message")  # the cause, never the text
         raise ParseError("unreadable") from exc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import model_index, normalise, resolve_model
@@ -24,8 +24,7 @@ BARE_SIZE_FACTOR = 1.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-@dataclass(frozen=True)
-class ModelMatch:
+class ModelMatch(NamedTuple):
     model: str  # catalog id, or the quantized release id as typed
     start: int
     end: int
@@ -50,8 +49,7 @@ def hf_ids(text: str, original: str, catalog: Catalog) -> tuple[list[ModelMatch]
     return found, unknown
 
 
-@dataclass(frozen=True)
-class _Word:
+class _Word(NamedTuple):
     text: str
     key: str  # normalise(text), computed once
     start: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.catalog.loader import Catalog
 from engine.errors import ParseError
@@ -17,8 +17,7 @@ from engine.request import tokens
 Fields = dict[str, object]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """A pattern and what one match sets."""
 
     pattern: re.Pattern[str]
@@ -245,8 +244,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Lexicon:
+class Lexicon(NamedTuple):
     """The catalog's words as patterns: family constraints, GPU pins, "on <family>", GPU names."""
 
     family_rules: tuple[Rule, ...]  # only / exclude / a named instance / "on g6e"

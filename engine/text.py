@@ -6,7 +6,6 @@ the parser the same plain, lower-case text.
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 
@@ -65,7 +64,10 @@ def clean(text: str, lower: bool = True) -> str:
     text = text.translate({ord(c): '"' for c in "\u201c\u201d\u201f\u2033"})
     text = _SLACK_LINK.sub(_link, text)
     text = _SLACK_SPECIAL.sub(" ", text)
-    text = html.unescape(text)
+    if "&" in text:  # html.unescape changes nothing else; importing html costs a start-up ~1 ms
+        import html
+
+        text = html.unescape(text)
     text = _HF_URL.sub(lambda m: f" {m.group(1)} ", text)
     text = _OTHER_URL.sub(" ", text)
     text = _CODE_FENCE.sub(" ", text)

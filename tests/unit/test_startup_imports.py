@@ -52,12 +52,17 @@ def test_plan_and_chat_import_no_server_stack(argv: tuple[str, ...], tmp_path: P
 
 
 #: what a repeated `plan --json` no longer needs (issue 14): the templates' engine, when its notes were said before
-#: (bot/note_words.py), dataclasses with inspect, and argparse's shutil (bot/cli_args.py's formatter)
-WARM_JSON_SKIPS = ("jinja2", "markupsafe", "dataclasses", "inspect", "shutil", "pydantic", "yaml")
+#: (bot/note_words.py), dataclasses with inspect, logging, html, and argparse's shutil (bot/cli_args.py's formatter)
+WARM_JSON_SKIPS = ("jinja2", "markupsafe", "dataclasses", "inspect", "logging", "html", "shutil", "pydantic", "yaml")
 
 
-def test_a_repeated_plan_json_loads_no_template_engine(tmp_path: Path) -> None:
-    argv = ("plan", "--json", "--model", "llama-3.3-70b", "--weights", "fp8", "--context", "8192")
+@pytest.mark.parametrize(
+    "argv",
+    [("plan", "--json", "--model", "llama-3.3-70b", "--weights", "fp8", "--context", "8192"),
+     ("plan", "--json", "llama 3.3 70b fp8 8k context, 4 users, only g6e or p5 and under $60/h")],
+    ids=["flags", "words"],
+)  # fmt: skip
+def test_a_repeated_plan_json_loads_no_template_engine(tmp_path: Path, argv: tuple[str, ...]) -> None:
     env = {**os.environ, "HEADROOM_CACHE_DIR": str(tmp_path)}
     code, first = _imported(*argv, env=env)
     assert code == 0 and "jinja2" in first  # the first answer renders its notes: the check below can fail
