@@ -172,3 +172,24 @@ def test_help_and_unknown_commands_get_the_whole_grammar(argv: list[str]) -> Non
     from bot.cli_args import _named
 
     assert _named(argv) is None
+
+
+_RUN = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen", gc.get_freeze_count(), file=sys.stderr))
+from bot.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["plan", "--json", "--model", "llama-3.1-8b"], 0), (["plan", "--bogus"], 2)])
+def test_the_console_script_exits_with_mains_code_and_skips_the_final_collection(
+    argv: list[str], code: int, tmp_path: Path
+) -> None:
+    env = {**os.environ, "HEADROOM_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _RUN, *argv], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == code
+    frozen = int(done.stderr.rsplit("frozen ", 1)[1].split()[0])
+    assert frozen > 10_000  # the catalog and the modules, left out of the collection at exit
+    if code == 0:
+        assert json.loads(done.stdout)["candidates"]
