@@ -1,7 +1,9 @@
 """Files in headroom's cache folder: written whole or not at all, and a bounded number kept.
 
-Shared by the compiled catalog (``bot.catalog_cache``) and the words of notes (``bot.note_words``):
-both are derived data that a reader must never see half-written, and both may be lost at any time.
+Shared by the compiled catalog (``bot.catalog_cache``), the words of notes (``bot.note_words``) and a
+refreshed regions.yaml (``bot.region_data``): a reader must never see half a file. Paths are plain
+strings on the way in (``os.path``): a start-up that only reads a cache does not load pathlib, which
+brings urllib.parse and ipaddress with it (issue 14).
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 STALE_TEMP_S = 3600
 """A temp file this old was left by a process that died mid-write."""
+
+StrPath = str | os.PathLike[str]
 
 
 def debug(logger: str, message: str, *args: object) -> None:
@@ -23,30 +26,39 @@ def debug(logger: str, message: str, *args: object) -> None:
     logging.getLogger(logger).debug(message, *args)
 
 
-def write_json(path: Path, data: Any, logger: str) -> bool:
-    """Write atomically (temp file + os.replace) so a reader never sees half a file; False when it failed."""
-    import tempfile  # only on a cache miss
+def write_atomically(path: StrPath, text: str) -> None:
+    """A temp file (a unique name in the same folder: two writers never share one), then os.replace; raises OSError."""
+    import tempfile  # only when writing
 
+    folder, name = os.path.split(os.fspath(path))
+    os.makedirs(folder or ".", exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f"{name}.", suffix=".tmp", dir=folder or ".")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, separators=(",", ":"))
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def write_json(path: StrPath, data: Any, logger: str) -> bool:
+    """Write a cache file atomically; False when it could not be written (a cache is only ever a saving)."""
+    try:
+        write_atomically(path, json.dumps(data, separators=(",", ":")))
     except OSError as exc:  # read-only home, full disk, no permission: run without a cache
         debug(logger, "cache file %s not written: %s", path, exc)
         return False
     return True
 
 
-def prune(keep: Path, pattern: str, keep_files: int) -> None:
+def prune(keep: StrPath, pattern: str, keep_files: int) -> None:
     """Remove all but the newest ``keep_files`` files matching ``pattern`` beside ``keep``, and dead writers' temps."""
     import time
+    from pathlib import Path  # only after a write
+
+    kept = Path(keep)
 
     def mtime(path: Path) -> float:
         try:
@@ -55,8 +67,8 @@ def prune(keep: Path, pattern: str, keep_files: int) -> None:
             return 0.0
 
     with contextlib.suppress(OSError):
-        others = sorted((p for p in keep.parent.glob(pattern) if p != keep), key=mtime, reverse=True)
-        temps = [p for p in keep.parent.glob(f"{pattern}.*.tmp") if mtime(p) < time.time() - STALE_TEMP_S]
+        others = sorted((p for p in kept.parent.glob(pattern) if p != kept), key=mtime, reverse=True)
+        temps = [p for p in kept.parent.glob(f"{pattern}.*.tmp") if mtime(p) < time.time() - STALE_TEMP_S]
         for path in [*others[keep_files - 1 :], *temps]:
             with contextlib.suppress(OSError):
                 path.unlink()

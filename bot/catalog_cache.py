@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cache_files import debug, prune, write_json
 from bot.catalog_files import read_sources
@@ -23,6 +23,9 @@ from engine.catalog import compiled, loader, resolve, schema
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
 from engine.catalog.loader import Catalog, build_catalog, sources_digest
 from engine.errors import CatalogError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KEEP_FILES = 4
 """Compiled catalogs kept per cache folder: several checkouts or versions sharing it don't evict each other."""
@@ -34,13 +37,26 @@ def _debug(message: str, *args: object) -> None:
     debug(_LOGGER, message, *args)
 
 
-def default_cache_dir() -> Path:
-    """$HEADROOM_CACHE_DIR, else $XDG_CACHE_HOME/headroom, else ~/.cache/headroom."""
+def cache_folder() -> str:
+    """$HEADROOM_CACHE_DIR, else $XDG_CACHE_HOME/headroom, else ~/.cache/headroom; RuntimeError with no home.
+
+    A string (``os.path``): a start-up that only reads the cache does not load pathlib (issue 14).
+    """
     if explicit := os.environ.get("HEADROOM_CACHE_DIR"):
-        return Path(explicit)
+        return explicit
     if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return Path(xdg) / "headroom"
-    return Path.home() / ".cache" / "headroom"
+        return os.path.join(xdg, "headroom")
+    home = os.path.expanduser("~")
+    if home.startswith("~"):
+        raise RuntimeError("Could not determine home directory.")  # as Path.home() says it
+    return os.path.join(home, ".cache", "headroom")
+
+
+def default_cache_dir() -> Path:
+    """``cache_folder()`` as a Path."""
+    from pathlib import Path
+
+    return Path(cache_folder())
 
 
 def _code_fingerprint() -> str:
@@ -53,26 +69,33 @@ def _code_fingerprint() -> str:
     files = [m.__file__ for m in (schema, loader, compiled, resolve, constraints)]  # resolve: the compiled name index
     with contextlib.suppress(ImportError, ValueError):
         spec = importlib.util.find_spec("pydantic")
-        files.append(str(Path(spec.origin).with_name("version.py")) if spec and spec.origin else None)
+        files.append(os.path.join(os.path.dirname(spec.origin), "version.py") if spec and spec.origin else None)
     for file in files:
         if file:
-            with contextlib.suppress(OSError):
-                digest.update(Path(file).read_bytes())
+            with contextlib.suppress(OSError), open(file, "rb") as handle:
+                digest.update(handle.read())
     return digest.hexdigest()[:8]
 
 
-def cache_path(cache_dir: Path, digest: str) -> Path:
+def _cache_file(folder: str, digest: str) -> str:
+    return os.path.join(folder, f"catalog-{digest[:12]}-{_code_fingerprint()}.json")
+
+
+def cache_path(cache_dir: str | os.PathLike[str], digest: str) -> Path:
     """Where the compiled catalog for data files with ``sources_digest`` ``digest`` lives."""
-    return cache_dir / f"catalog-{digest[:12]}-{_code_fingerprint()}.json"
+    from pathlib import Path
+
+    return Path(_cache_file(os.fspath(cache_dir), digest))
 
 
-def _read(path: Path, digest: str) -> Catalog | None:
+def _read(path: str, digest: str) -> Catalog | None:
     """The cached catalog, or None when there is none or it is unusable (truncated, corrupt, other format)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         return None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unreadable, or not UTF-8
         _debug("catalog cache %s unreadable: %s", path, exc)
         return None
     try:
@@ -86,7 +109,7 @@ def _read(path: Path, digest: str) -> Catalog | None:
     return catalog
 
 
-def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
+def load_catalog_cached(cache_dir: str | os.PathLike[str] | None = None) -> Catalog:
     """The catalog ``load_catalog()`` gives, from the compiled cache when the data files are unchanged.
 
     A miss (first run, edited data file, new code, corrupt cache) validates in full and writes the cache;
@@ -94,13 +117,13 @@ def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
     """
     sources = read_sources()
     try:
-        folder = cache_dir if cache_dir is not None else default_cache_dir()
-    except RuntimeError as exc:  # Path.home() with no home directory
+        folder = os.fspath(cache_dir) if cache_dir is not None else cache_folder()
+    except RuntimeError as exc:  # no home directory
         _debug("no catalog cache folder: %s", exc)
         return build_catalog(sources)
     shipped, sources = sources, with_refreshed_regions(sources, folder)
     digest = sources_digest(sources)
-    path = cache_path(folder, digest)
+    path = _cache_file(folder, digest)
     cached = _read(path, digest)
     if cached is not None:
         return cached
@@ -111,12 +134,13 @@ def load_catalog_cached(cache_dir: Path | None = None) -> Catalog:
     return catalog
 
 
-def with_refreshed_regions(sources: dict[str, str], folder: Path) -> dict[str, str]:
+def with_refreshed_regions(sources: dict[str, str], folder: str | os.PathLike[str]) -> dict[str, str]:
     """The data files with `headroom catalog refresh`'s regions.yaml in place of the shipped one (issue 12)."""
-    from bot.region_data import refreshed_path
+    from bot.region_data import refreshed_file
 
     try:
-        return {**sources, "regions.yaml": refreshed_path(folder).read_text(encoding="utf-8")}
+        with open(refreshed_file(folder), encoding="utf-8") as handle:
+            return {**sources, "regions.yaml": handle.read()}
     except OSError:
         return sources
     except ValueError as exc:  # not UTF-8: left aside like a file that does not validate
@@ -124,7 +148,7 @@ def with_refreshed_regions(sources: dict[str, str], folder: Path) -> dict[str, s
         return sources
 
 
-def _ignored(folder: Path, exc: Exception) -> None:
+def _ignored(folder: str | os.PathLike[str], exc: Exception) -> None:
     """Say on stderr that the refreshed regions.yaml is left aside, and why (the shipped snapshot is used)."""
     import sys
 
@@ -134,7 +158,9 @@ def _ignored(folder: Path, exc: Exception) -> None:
     print(Views().macros("refresh.j2").ignored(refreshed_path(folder), str(exc).splitlines()[0]), file=sys.stderr)
 
 
-def _build_preferring_refreshed(sources: dict[str, str], shipped: dict[str, str], folder: Path) -> Catalog:
+def _build_preferring_refreshed(
+    sources: dict[str, str], shipped: dict[str, str], folder: str | os.PathLike[str]
+) -> Catalog:
     """Full validation; a refreshed regions.yaml that fails it is reported on stderr and the shipped one used."""
     try:
         return build_catalog(sources)

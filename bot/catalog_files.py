@@ -7,18 +7,17 @@ whose import costs a start-up more than reading the files does (issue 14).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import engine.catalog
 from engine.catalog.loader import Catalog, build_catalog
 
-DATA_DIR = Path(engine.catalog.__file__).parent / "data"
+DATA_DIR = os.path.join(os.path.dirname(engine.catalog.__file__), "data")
 
 
-def read_sources(root: Path = DATA_DIR) -> dict[str, str]:
+def read_sources(root: str | os.PathLike[str] = DATA_DIR) -> dict[str, str]:
     """Every ``.yaml`` under ``data/``: relative name (``models/x.yaml``) -> text, sorted by name."""
     found: dict[str, str] = {}
-    pending = [("", str(root))]
+    pending = [("", os.fspath(root))]
     while pending:
         prefix, folder = pending.pop()
         for entry in os.scandir(folder):

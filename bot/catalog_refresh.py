@@ -12,10 +12,13 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError
+
+if TYPE_CHECKING:
+    from bot.render import Views
 
 #: the Pricing API's filters for the price a person pays for a plain Linux instance
 PRICE_FILTERS = (
@@ -214,8 +217,29 @@ def refreshed_text(result: Refreshed, today: str) -> str:
 
 def write_refreshed(result: Refreshed, cache_dir: Path, today: str) -> Path:
     """The refreshed regions.yaml in the cache folder, where the CLI's loader looks for it."""
-    from bot.region_data import refreshed_path, write_atomically
+    from bot.cache_files import write_atomically
+    from bot.region_data import refreshed_path
 
     path = refreshed_path(cache_dir)
     write_atomically(path, refreshed_text(result, today))
     return path
+
+
+def run_refresh(args: Any, views: Views, catalog: Catalog) -> int:
+    """`headroom catalog refresh`: progress and the report on stderr (templates/refresh.j2); 0, or 2 on an error."""
+    import sys
+
+    from bot.catalog_cache import default_cache_dir
+
+    words = views.macros("refresh.j2")
+    say = lambda step, data: print(words.progress(step, data), file=sys.stderr)  # noqa: E731
+    folder = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        result = refresh(catalog, Clients(), say, now, args.regions.split(",") if args.regions else None)
+    except HeadroomError as exc:
+        print(views.error_line(exc), file=sys.stderr)
+        return 2
+    path = write_refreshed(result, folder, now.date().isoformat())
+    print(words.report(path, len(result.regions), result.new_gpu_types, result.disagreements), file=sys.stderr, end="")
+    return 0

@@ -13,12 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli_args import build_parser, flags_of
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bot.render import Views
     from engine.catalog.loader import Catalog
     from engine.errors import HeadroomError
@@ -53,12 +54,12 @@ def _json_error(views: Views, exc: HeadroomError) -> str:
 
 def _plan_json_text(turn: Turn) -> str:
     """`plan --json`: the plan's numbers, and its notes' words kept from an earlier answer or rendered now."""
-    from bot.catalog_cache import default_cache_dir
+    from bot.catalog_cache import cache_folder
     from bot.note_words import plan_json_text
 
     try:
-        folder: Path | None = default_cache_dir() / "words"
-    except RuntimeError:  # Path.home() with no home directory: render every time
+        folder: str | None = os.path.join(cache_folder(), "words")
+    except RuntimeError:  # no home directory: render every time
         folder = None
     return plan_json_text(turn, folder, lambda: _views().say, _json_indent())  # Jinja only for notes never said
 
@@ -122,6 +123,8 @@ MAX_PASTE_BYTES = 1_048_576
 
 def run_diagnose(args: argparse.Namespace) -> int:
     """`headroom diagnose [FILE|-]`: the paste's diagnosis (text or --json); exit 2 when nothing is recognised."""
+    from pathlib import Path
+
     from engine.paste_reader import read_paste
     from engine.service import diagnosis
 
@@ -233,12 +236,13 @@ def _internal_error() -> str:
     try:
         with where.open("a", encoding="utf-8") as log_file:
             log_file.write(f"--- reference {reference}\n{redact(traceback.format_exc())}\n")
+        log = str(where)
     except OSError:
         import logging  # only here: a plan that works never loads logging
 
         logging.getLogger("headroom.cli").exception("reference %s", reference)
-        where = Path("stderr")
-    return _views().error_line(HeadroomError("internal", reference=reference, log=str(where)))
+        log = "stderr"
+    return _views().error_line(HeadroomError("internal", reference=reference, log=log))
 
 
 def _error_log() -> Path:
@@ -301,26 +305,10 @@ def run_feedback(args: argparse.Namespace) -> int:
 
     return export(args, _views())
 def run_catalog(args: argparse.Namespace) -> int:
-    """`headroom catalog refresh` (regions, issue 12): per-region offerings and prices from AWS into the cache."""
-    import datetime as dt
+    """`headroom catalog refresh` (regions, issue 12): bot/catalog_refresh.py; imports boto3 only when asked."""
+    from bot.catalog_refresh import run_refresh
 
-    from bot.catalog_cache import default_cache_dir
-    from bot.catalog_refresh import Clients, refresh, write_refreshed
-    from engine.errors import HeadroomError
-
-    views = _views()
-    words = views.macros("refresh.j2")
-    say = lambda step, data: print(words.progress(step, data), file=sys.stderr)  # noqa: E731
-    folder = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    now = dt.datetime.now(dt.UTC)
-    try:
-        result = refresh(_catalog(), Clients(), say, now, args.regions.split(",") if args.regions else None)
-    except HeadroomError as exc:
-        print(views.error_line(exc), file=sys.stderr)
-        return EXIT_USAGE
-    path = write_refreshed(result, folder, now.date().isoformat())
-    print(words.report(path, len(result.regions), result.new_gpu_types, result.disagreements), file=sys.stderr, end="")
-    return EXIT_OK
+    return run_refresh(args, _views(), _catalog())
 
 
 #: one answer and exit: reference counting frees what they allocate; the collector's passes only cost time (issue 14)

@@ -14,11 +14,10 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.cache_files import debug, prune, write_json
+from bot.cache_files import StrPath, debug, prune, write_json
 from engine.notes import Note
 
 if TYPE_CHECKING:
@@ -54,25 +53,27 @@ def keyed(value: Any) -> Any:
     raise Unkeyable(f"a {kind.__qualname__} in a note")
 
 
-def _source(module: str, *names: str) -> list[Path]:
-    """Files of an installed package or module, found without importing it (Jinja must stay unloaded)."""
+def _source(module: str, suffix: str | None = None) -> list[str]:
+    """The file of an installed module, or its package's files ending in ``suffix``; found without importing it
+    (Jinja must stay unloaded) and without pathlib (see bot/cache_files.py)."""
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(module)
-    origin = Path(spec.origin)
-    if not names:
-        return [origin]
-    return sorted(p for name in names for p in origin.parent.glob(name))
+    if suffix is None:
+        return [spec.origin]
+    folder = os.path.dirname(spec.origin)
+    return sorted(entry.path for entry in os.scandir(folder) if entry.name.endswith(suffix))
 
 
-def fingerprint(files: list[Path] | None = None) -> str:
+def fingerprint(files: Sequence[StrPath] | None = None) -> str:
     """Digest of what turns notes into words; raises OSError when a file is missing or unreadable."""
     if files is None:
-        files = [*_source("templates", "*.j2"), *_source("bot.render"), *_source("engine.notes"), *_source("jinja2")]
+        files = [*_source("templates", ".j2"), *_source("bot.render"), *_source("engine.notes"), *_source("jinja2")]
     digest = hashlib.sha256(f"note-words {FORMAT}".encode())
     for file in files:
-        digest.update(f"\0{file.name}\0".encode())
-        digest.update(file.read_bytes())
+        digest.update(f"\0{os.path.basename(file)}\0".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read())
     return digest.hexdigest()
 
 
@@ -96,8 +97,8 @@ def slot_text(value: object) -> str:
 class NoteWords:
     """The notes of one answer, in the order its JSON holds them, and where their words are kept."""
 
-    def __init__(self, folder: Path | None, files: list[Path] | None = None) -> None:
-        self.folder = folder
+    def __init__(self, folder: StrPath | None, files: Sequence[StrPath] | None = None) -> None:
+        self.folder = None if folder is None else os.fspath(folder)
         self.files = files  # what the fingerprint reads (tests pass copies); None: the installed ones
         self.slots: list[Slot] = []
 
@@ -106,7 +107,7 @@ class NoteWords:
         self.slots.append(found)
         return found
 
-    def _path(self) -> Path | None:
+    def _path(self) -> str | None:
         """The file for exactly these notes and this renderer; None when they cannot be kept."""
         if self.folder is None or not self.slots:
             return None
@@ -116,9 +117,9 @@ class NoteWords:
         except (Unkeyable, OSError, ImportError, ValueError) as exc:
             debug(_LOGGER, "note words not kept: %s", exc)
             return None
-        return self.folder / f"words-{key[:40]}.json"
+        return os.path.join(self.folder, f"words-{key[:40]}.json")
 
-    def _read(self, path: Path) -> list[str] | None:
+    def _read(self, path: str) -> list[str] | None:
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -152,7 +153,7 @@ class NoteWords:
 
 
 def plan_json_text(
-    turn: Turn, folder: Path | None, renderer: Callable[[], Callable[[Note], str]], indent: int | None
+    turn: Turn, folder: StrPath | None, renderer: Callable[[], Callable[[Note], str]], indent: int | None
 ) -> str:
     """`headroom plan --json`'s text (docs/plan-json.md): the plan, what was not understood, remarks, all worded."""
     from engine.plan import plan_json
@@ -168,7 +169,7 @@ def plan_json_text(
     return json.dumps(data, indent=indent, default=slot_text)
 
 
-def _touch(path: Path) -> None:
+def _touch(path: str) -> None:
     try:
         os.utime(path)
     except OSError:

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REFRESHED_NAME = "regions.yaml"
 
 
-def refreshed_path(cache_dir: Path) -> Path:
+def refreshed_file(cache_dir: str | os.PathLike[str]) -> str:
     """Where `headroom catalog refresh` keeps its regions.yaml (the loader prefers it when valid)."""
-    return cache_dir / "data" / REFRESHED_NAME
+    return os.path.join(cache_dir, "data", REFRESHED_NAME)
+
+
+def refreshed_path(cache_dir: str | os.PathLike[str]) -> Path:
+    """``refreshed_file`` as a Path (pathlib is not loaded for a start-up that only reads it)."""
+    from pathlib import Path
+
+    return Path(refreshed_file(cache_dir))
 
 
 def regions_yaml(
@@ -48,21 +57,3 @@ def regions_yaml(
     text = comment + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120)
     parse_regions(text)  # the loader's own check
     return text
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file (a unique name in the same folder: two writers never share one) + rename: a reader never sees
-    half a file."""
-    import contextlib
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

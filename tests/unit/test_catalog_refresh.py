@@ -14,10 +14,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from bot.cache_files import write_atomically
 from bot.catalog_cache import load_catalog_cached
 from bot.catalog_refresh import PRICE_FILTERS, Clients, accelerated_types, refresh, spec_disagreements, write_refreshed
 from bot.cli import main
-from bot.region_data import refreshed_path, write_atomically
+from bot.region_data import refreshed_path
 from engine.catalog.loader import Catalog
 from engine.errors import HeadroomError
 from engine.service import respond

@@ -101,7 +101,7 @@ def test_a_note_holding_other_data_is_rendered_and_not_kept(tmp_path: Path) -> N
 def _renderer_files(tmp_path: Path) -> list[Path]:
     """Copies of what turns notes into words, so a test can edit one."""
     copies = []
-    for original in [*note_words._source("templates", "*.j2"), *note_words._source("bot.render")]:
+    for original in map(Path, [*note_words._source("templates", ".j2"), *note_words._source("bot.render")]):
         copy = tmp_path / "renderer" / original.name
         copy.parent.mkdir(exist_ok=True)
         copy.write_bytes(original.read_bytes())
@@ -124,9 +124,9 @@ def test_an_edited_template_renders_again(tmp_path: Path) -> None:
 
 
 def test_the_fingerprint_reads_the_templates_the_filters_the_note_class_and_jinja() -> None:
-    files = [*note_words._source("templates", "*.j2"), *note_words._source("bot.render"),
+    files = [*note_words._source("templates", ".j2"), *note_words._source("bot.render"),
              *note_words._source("engine.notes"), *note_words._source("jinja2")]  # fmt: skip
-    names = {(f.parent.name, f.name) for f in files}
+    names = {(Path(f).parent.name, Path(f).name) for f in files}
     assert {("templates", "notes.j2"), ("bot", "render.py"), ("engine", "notes.py"), ("jinja2", "__init__.py")} <= names
     assert fingerprint() == fingerprint(files)
     assert fingerprint(files[:-1]) != fingerprint(files)

@@ -23,10 +23,15 @@ print(json.dumps({"code": code, "modules": sorted({m.split('.')[0] for m in sys.
 """
 
 
-def _imported(*argv: str, stdin: str = "", env: dict[str, str] | None = None) -> tuple[int, set[str]]:
+ROOT = Path(__file__).parents[2]
+
+
+def _imported(
+    *argv: str, stdin: str = "", env: dict[str, str] | None = None, flags: tuple[str, ...] = ()
+) -> tuple[int, set[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, input=stdin, timeout=60, check=True,
-        env=env,
+        [sys.executable, *flags, "-c", _PROBE, *argv], capture_output=True, text=True, input=stdin, timeout=60,
+        check=True, env=env, cwd=ROOT,
     )  # fmt: skip
     data = json.loads(result.stdout.strip().splitlines()[-1])
     return data["code"], set(data["modules"])
@@ -69,6 +74,14 @@ def test_a_repeated_plan_json_loads_no_template_engine(tmp_path: Path, argv: tup
     code, modules = _imported(*argv, env=env)
     assert code == 0 and "engine" in modules
     assert modules & set(WARM_JSON_SKIPS) == set()
+    # without site (-S), so nothing is preloaded by .pth files such as an editable install's finder (which loads
+    # pathlib), as in a plain install: the installed packages reached through PYTHONPATH, headroom from the checkout
+    import sysconfig
+
+    bare_env = {**env, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    code, bare = _imported(*argv, env=bare_env, flags=("-S",))
+    assert code == 0 and "engine" in bare
+    assert bare & {"pathlib", "urllib", "ipaddress", "fnmatch", "threading", "tempfile", *WARM_JSON_SKIPS} == set()
 
 
 @pytest.mark.parametrize("columns", ["", "0", "57", "not a number", "200"])
