@@ -143,6 +143,8 @@ _COMPARE_ONE = re.compile(r"\bcompare\s*(?:it\s*)?(?:with|to|against)\s*" + INST
 _WHY_NOT = re.compile(r"\bwhy\s*(?:not|no|isn'?t|wasn'?t|doesn'?t)\s*(?:use\s*|pick\s*|the\s*|on\s*|an?\s*)?" + INSTANCE)
 _ONLY_INSTANCE = re.compile(r"\b(?:only|just)\s*(?:on\s*)?" + INSTANCE)
 _INSTANCE_COUNT = re.compile(r"(?:\b(?:on|using|with|across|over)\s+)?(?<![\w.])(\d+)\s*(?:x|×|\*)\s*" + INSTANCE)
+#: "on 2 p5.48xlarge": a count with no "x" only after these words ("tp 8 p5.48xlarge" is a degree, then a type)
+_INSTANCE_COUNT_SAID = re.compile(r"\b(?:on|using|with|across|over)\s+(\d+)\s+" + INSTANCE)
 #: a word shaped like a precision that is none of the known ones ("fp3", "int2")
 UNKNOWN_PRECISION = re.compile(r"(?<![\w.])((?:fp|bf|int|nvfp|mxfp|float|w)\d+(?:a\d+)?)(?![\w.])")
 _ON_INSTANCE = re.compile(r"(?:\b(?:on|using|with|in)\s+(?:an?\s+)?)?" + INSTANCE)
@@ -198,6 +200,7 @@ INSTANCE_RULES: tuple[Rule, ...] = (
     Rule(_COMPARE_ONE, lambda m: {"compare": (m.group(1),)}),
     Rule(_WHY_NOT, _one("why_not")),
     Rule(_INSTANCE_COUNT, lambda m: {"instance": m.group(2), "nodes": int(m.group(1))}),
+    Rule(_INSTANCE_COUNT_SAID, lambda m: {"instance": m.group(2), "nodes": int(m.group(1))}),
     Rule(_NO_MULTI_NODE, _constant({"multi_node": False})),
     Rule(_SINGLE_GPU, _constant({"single_gpu": True})),
     Rule(_ONLY_INSTANCE, _one("instance")),

@@ -38,6 +38,9 @@ PHRASINGS: list[tuple[str, dict]] = [
     ("llama 3.1 8b bf16 on 2x H100 tp 2 util 0.95 max-model-len 8192",
      {"model": L31_8, "weights": "bf16", "gpu": "h100-sxm", "gpus": 2, "tp": 2, "gpu_memory_utilization": 0.95, "context_tokens": 8192}),
     ("@headroom llama 3.3 70b fp8 8k context", {"model": L33, "weights": "fp8", "context_tokens": 8192}),
+    # a count of instances said without an "x" ("on 2 p5en.48xlarge"); after "tp" a number is the degree
+    ("deepseek r1 fp8 on 2 p5en.48xlarge with pp 2", {"model": DSR1, "weights": "fp8", "instance": "p5en.48xlarge", "nodes": 2, "pp": 2}),
+    ("llama 3.1 8b tp 8 p5.48xlarge", {"model": L31_8, "tp": 8, "instance": "p5.48xlarge"}),
     ("can qwen2.5 72b bf16 serve 20 users at 32k?", {"model": Q25_72, "weights": "bf16", "concurrency": 20, "context_tokens": 32768}),
     # --- models by family and version
     ("llama 3.3 70b", {"model": L33}),
