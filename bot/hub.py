@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from bot.cache_files import write_atomically
 from engine.errors import HeadroomError
 from engine.hub_model import HubFiles, hub_spec, text_config, wanted_repo, with_models
 from engine.hub_weights import quantization, summarise
@@ -94,18 +94,10 @@ class HubReader:
         """Write the read atomically (a temp file renamed), so a reader never sees half a file; a cache folder
         that cannot be written (read-only, full) only means the next question reads the Hub again."""
         body = json.dumps({"read_at": time.time(), "files": files.model_dump(mode="json")})
-        temp = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(body)
-            os.replace(temp, self._path(repo))
+            write_atomically(self._path(repo), body)
         except OSError as exc:
             log.warning("could not cache the Hub read in %s: %s", self.folder, type(exc).__name__)
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
 
     def read(self, repo: str) -> HubFiles:
         """Cache first (fresh), then the Hub; when the Hub fails, any cached read rather than no answer."""

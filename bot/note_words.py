@@ -10,6 +10,7 @@ plain data is never kept. A missing, corrupt or unwritable cache only costs the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.cache_files import StrPath, debug, prune, write_json
-from engine.notes import Note
+from engine.notes import Note, as_json
 
 if TYPE_CHECKING:
     from engine.service import Turn
@@ -141,13 +142,14 @@ class NoteWords:
         """
         path = self._path()
         texts = self._read(path) if path is not None else None
-        if texts is None:
+        if path is not None and texts is not None:
+            with contextlib.suppress(OSError):  # a read-only cache still serves
+                os.utime(path)  # a hit is recent use: pruning removes the least recently used
+        else:
             say = renderer()
             texts = [say(s.note) for s in self.slots]
             if path is not None and write_json(path, {"format": FORMAT, "texts": texts}, _LOGGER):
                 prune(path, "words-*.json", KEEP_FILES)
-        elif path is not None:
-            _touch(path)  # a hit is recent use: pruning removes the least recently used
         for s, text in zip(self.slots, texts, strict=True):
             s.text = text
 
@@ -163,14 +165,8 @@ def plan_json_text(
     data = {
         **plan_json(turn.plan, words.slot),
         "not_understood": list(turn.unread),
-        "remarks": [{"code": r.code, **r.data, "text": words.slot(r)} for r in turn.remarks],
+        "remarks": [{**as_json(r), "text": words.slot(r)} for r in turn.remarks],
     }
     words.fill(renderer)
     return json.dumps(data, indent=indent, default=slot_text)
 
-
-def _touch(path: str) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass  # a read-only cache still serves

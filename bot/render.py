@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
 from engine.errors import HeadroomError, ParseError
-from engine.notes import Note
+from engine.notes import Note, as_json
 from engine.plan import Candidate, Plan, plan_json
 
 if TYPE_CHECKING:  # a plan never needs the diagnosis module loaded
@@ -201,4 +201,4 @@ class Views:
         }  # fmt: skip
 
     def note_json(self, n: Note) -> dict[str, Any]:
-        return {"code": n.code, **n.data, "text": self.say(n)}
+        return {**as_json(n), "text": self.say(n)}
