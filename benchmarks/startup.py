@@ -63,12 +63,12 @@ def commands(fresh_words: str) -> list[Command]:
 
 def warm_catalog_cache() -> str:
     """Fill the catalog cache the CLI reads, so no timed run pays for full validation."""
-    from bot.catalog_cache import cache_path, default_cache_dir, load_catalog_cached
+    from bot.catalog_cache import cache_file, cache_folder, load_catalog_cached
     from bot.catalog_files import read_sources
     from engine.catalog.loader import sources_digest
 
     load_catalog_cached()
-    return str(cache_path(default_cache_dir(), sources_digest(read_sources())))
+    return cache_file(cache_folder(), sources_digest(read_sources()))
 
 
 def folder_without_words(catalog_file: str) -> str:
@@ -106,10 +106,10 @@ import argparse, hashlib, json, os, re, typing; t.append(time.perf_counter())
 import bot.cli, bot.catalog_cache, bot.note_words, engine.service; from bot.cli_args import build_parser, flags_of
 t.append(time.perf_counter())
 catalog = bot.catalog_cache.load_catalog_cached(); t.append(time.perf_counter())
-args = build_parser().parse_args(sys.argv[1:]); turn = engine.service.respond("", None, catalog, flags_of(args))
+args = build_parser(sys.argv[1:]).parse_args(sys.argv[1:]); turn = engine.service.respond("", None, catalog, flags_of(args))
 t.append(time.perf_counter())
 say = lambda: bot.cli._views().say
-kept = bot.note_words.plan_json_text(turn, bot.catalog_cache.default_cache_dir() / "words", say, None)
+kept = bot.note_words.plan_json_text(turn, os.path.join(bot.catalog_cache.cache_folder(), "words"), say, None)
 t.append(time.perf_counter())
 rendered = bot.note_words.plan_json_text(turn, None, say, None); t.append(time.perf_counter())
 assert "jinja2" in sys.modules and kept == rendered

@@ -54,21 +54,26 @@ def write_json(path: StrPath, data: Any, logger: str) -> bool:
 
 
 def prune(keep: StrPath, pattern: str, keep_files: int) -> None:
-    """Remove all but the newest ``keep_files`` files matching ``pattern`` beside ``keep``, and dead writers' temps."""
+    """Remove all but the newest ``keep_files`` files named like ``pattern`` ("words-*.json") beside ``keep``, and
+    temp files that writers left behind. One directory listing; files are dated only when there are too many."""
     import time
-    from pathlib import Path  # only after a write
 
-    kept = Path(keep)
+    folder, kept = os.path.split(os.fspath(keep))
+    prefix, _, suffix = pattern.partition("*")
+    try:
+        entries = [e for e in os.scandir(folder or ".") if e.name.startswith(prefix) and e.name != kept]
+    except OSError:
+        return
 
-    def mtime(path: Path) -> float:
+    def mtime(entry: os.DirEntry[str]) -> float:
         try:
-            return path.stat().st_mtime
+            return entry.stat().st_mtime
         except OSError:
             return 0.0
 
-    with contextlib.suppress(OSError):
-        others = sorted((p for p in kept.parent.glob(pattern) if p != kept), key=mtime, reverse=True)
-        temps = [p for p in kept.parent.glob(f"{pattern}.*.tmp") if mtime(p) < time.time() - STALE_TEMP_S]
-        for path in [*others[keep_files - 1 :], *temps]:
-            with contextlib.suppress(OSError):
-                path.unlink()
+    files = [e for e in entries if e.name.endswith(suffix)]
+    old = sorted(files, key=mtime, reverse=True)[keep_files - 1 :] if len(files) >= keep_files else []
+    old += [e for e in entries if e.name.endswith(".tmp") and mtime(e) < time.time() - STALE_TEMP_S]
+    for entry in old:
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)

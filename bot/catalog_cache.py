@@ -77,15 +77,9 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:8]
 
 
-def _cache_file(folder: str, digest: str) -> str:
-    return os.path.join(folder, f"catalog-{digest[:12]}-{_code_fingerprint()}.json")
-
-
-def cache_path(cache_dir: str | os.PathLike[str], digest: str) -> Path:
+def cache_file(cache_dir: str | os.PathLike[str], digest: str) -> str:
     """Where the compiled catalog for data files with ``sources_digest`` ``digest`` lives."""
-    from pathlib import Path
-
-    return Path(_cache_file(os.fspath(cache_dir), digest))
+    return os.path.join(cache_dir, f"catalog-{digest[:12]}-{_code_fingerprint()}.json")
 
 
 def _read(path: str, digest: str) -> Catalog | None:
@@ -123,7 +117,7 @@ def load_catalog_cached(cache_dir: str | os.PathLike[str] | None = None) -> Cata
         return build_catalog(sources)
     shipped, sources = sources, with_refreshed_regions(sources, folder)
     digest = sources_digest(sources)
-    path = _cache_file(folder, digest)
+    path = cache_file(folder, digest)
     cached = _read(path, digest)
     if cached is not None:
         return cached

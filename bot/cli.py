@@ -188,9 +188,12 @@ def _show_turn(views: Views, turn: Turn, as_json: bool) -> None:
     assert turn.plan is not None
     if turn.changes is not None:
         print(views.changes(turn.changes), end="")
-    extra = {"not_understood": list(turn.unread), "remarks": [views.note_json(r) for r in turn.remarks]}
-    text = views.terminal(turn.plan, unread=turn.unread, remarks=turn.remarks)
-    print(json.dumps(views.plan_json(turn.plan) | extra) if as_json else text, end="\n")
+    if as_json:  # the document `plan --json` prints, worded by this conversation's templates
+        from bot.note_words import plan_json_text
+
+        print(plan_json_text(turn, None, lambda: views.say, None))
+    else:
+        print(views.terminal(turn.plan, unread=turn.unread, remarks=turn.remarks))
 
 
 def _asked(ask: Callable[[Catalog], Turn], catalog: Catalog | None = None) -> Turn:

@@ -236,13 +236,10 @@ COMMANDS = {"plan": _plan, "diagnose": _diagnose, "chat": _chat, "serve": _serve
 
 
 def _named(argv: Sequence[str] | None) -> str | None:
-    """The subcommand `argv` names, when it names one before asking for help (else None: build them all)."""
-    for word in argv or ():
-        if word in ("-h", "--help"):
-            return None
-        if not word.startswith("-"):
-            return word if word in COMMANDS else None
-    return None
+    """The subcommand `argv` opens with; None (build them all) when it opens with an option instead: help in
+    any spelling argparse accepts ("--he"), "--", or an unknown word."""
+    first = next(iter(argv or ()), None)
+    return first if first in COMMANDS else None
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

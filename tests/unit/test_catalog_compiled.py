@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import bot.catalog_cache as catalog_cache
-from bot.catalog_cache import cache_path, default_cache_dir, load_catalog_cached
+from bot.catalog_cache import cache_file, default_cache_dir, load_catalog_cached
 from bot.catalog_files import load_catalog, read_sources
 from engine.catalog.compiled import COMPILED_FORMAT, catalog_from_compiled, compile_catalog
 from engine.catalog.loader import Catalog, build_catalog, sources_digest
@@ -224,7 +224,7 @@ def test_first_load_writes_one_file_and_the_second_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validated: Catalog
 ) -> None:
     first = load_catalog_cached(tmp_path)
-    assert _cache_files(tmp_path) == [cache_path(tmp_path, sources_digest(read_sources())).name]
+    assert _cache_files(tmp_path) == [Path(cache_file(tmp_path, sources_digest(read_sources()))).name]
     assert compile_catalog(first) == compile_catalog(validated)
 
     def no_validation(_: object) -> Catalog:
@@ -314,7 +314,7 @@ def test_only_a_few_old_files_are_kept(
         changed = _edited(sources, "instances.yaml", "price_usd_per_hour: 55.04", f"price_usd_per_hour: {price}")
         monkeypatch.setattr(catalog_cache, "read_sources", lambda changed=changed: changed)
         load_catalog_cached(tmp_path)
-        assert cache_path(tmp_path, sources_digest(changed)).exists()
+        assert Path(cache_file(tmp_path, sources_digest(changed))).exists()
     assert len(_cache_files(tmp_path)) == catalog_cache.KEEP_FILES
 
 

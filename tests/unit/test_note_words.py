@@ -159,11 +159,23 @@ def test_an_unwritable_cache_still_answers(tmp_path: Path) -> None:
 
 def test_only_the_most_recently_used_answers_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(note_words, "KEEP_FILES", 3)
-    for tokens in range(5):
-        _fill(tmp_path, [note("kv_holds", capacity=1.0, context=8192, kv_tokens=tokens)], Counting())
-        for i, path in enumerate(sorted(_kept(tmp_path), key=lambda p: p.stat().st_mtime)):
-            os.utime(path, (1_000_000 + i, 1_000_000 + i))  # distinct ages, oldest first
-    assert len(_kept(tmp_path)) == 3
+    answers = [[note("kv_holds", capacity=1.0, context=8192, kv_tokens=tokens)] for tokens in range(4)]
+    paths: list[Path] = []
+    for age, notes in enumerate(answers[:3]):
+        _fill(tmp_path, notes, Counting())
+        [new] = set(_kept(tmp_path)) - set(paths)
+        paths.append(new)
+        os.utime(new, (1_000_000 + age, 1_000_000 + age))  # answers 0, 1, 2: the oldest first
+    stale, fresh = tmp_path / "words-dead.json.x1.tmp", tmp_path / "words-busy.json.x2.tmp"
+    stale.write_text("{")
+    fresh.write_text("{")
+    os.utime(stale, (1_000_000, 1_000_000))  # a writer that died long ago; `fresh` may still be being written
+    again = Counting()
+    _fill(tmp_path, answers[0], again)  # a hit on the oldest answer makes it the most recently used
+    assert again.built == 0 and paths[0].stat().st_mtime > 1_000_002
+    _fill(tmp_path, answers[3], Counting())  # a fourth answer: the least recently used one (answer 1) goes
+    assert [p.exists() for p in paths] == [True, False, True]
+    assert len(_kept(tmp_path)) == 3 and not stale.exists() and fresh.exists()
 
 
 def test_json_still_refuses_what_it_cannot_write() -> None:
