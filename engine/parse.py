@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from engine.catalog.loader import Catalog
-from engine.catalog.resolve import suggest_models
+from engine.catalog.resolve import resolve_model, suggest_models
 from engine.constraints import Invalid
 from engine.errors import HeadroomError, ParseError
 from engine.followup import with_pins_replaced
@@ -191,8 +191,6 @@ def parse_message(text: str, catalog: Catalog) -> Reading:
 
 def _model_id(catalog: Catalog, name: str) -> str | None:
     """The catalog id a flag's model names (None: not a catalog model, e.g. a Hub id read later)."""
-    from engine.catalog.resolve import resolve_model
-
     try:
         return resolve_model(catalog, name).spec.id
     except HeadroomError:
@@ -212,8 +210,9 @@ def request_from(reading: Reading, catalog: Catalog, overrides: Fields | None = 
                 if fields[key] != overrides[key]:  # "8k context" with --context 16k: neither wins silently
                     raise ParseError("conflicting_values", field=key, first=fields[key], second=overrides[key])
             if "model" in overrides:
-                said = fields.get("model")
-                if said and _model_id(catalog, str(overrides["model"])) not in {said, None}:
+                said, flag = fields.get("model"), str(overrides["model"])
+                # the words may name a release ("RedHatAI/...-FP8-dynamic"): compare what both name in the catalog
+                if said and flag != said and _model_id(catalog, flag) not in {said, _model_id(catalog, str(said)), None}:
                     raise ParseError("conflicting_values", field="model", first=said, second=overrides["model"])
                 fields["model_note"] = None
             fields.update(overrides)

@@ -136,6 +136,10 @@ def test_a_model_flag_or_command_that_contradicts_the_words_is_refused(catalog: 
     assert pasted.kind == "error" and pasted.error.code == "conflicting_values"
     same = ask(catalog, "llama 3.3 70b fp8", model="meta-llama/Llama-3.3-70B-Instruct")  # one model, said twice
     assert same.kind == "answer"
+    release = "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"  # a pre-quantized release, in the words and the flag
+    for flag in (release, "llama-3.3-70b"):
+        turn = ask(catalog, f"{release} 8k", model=flag)
+        assert turn.kind == "answer" and turn.request.weights == "fp8", flag
 
 
 def test_unknown_command_flags_are_not_called_harmless(catalog: Catalog) -> None:
