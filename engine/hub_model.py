@@ -189,20 +189,16 @@ def hub_spec(files: HubFiles) -> ModelSpec:
         )
     model_type = str(text_config(files.config).get("model_type") or files.config.get("model_type") or "hub")
     family = re.sub(r"([a-z])(\d+)$", r"\1-\2", model_type.removesuffix("_text")).replace("_", "-")
-    return ModelSpec(
-        id=files.repo,
-        name=files.repo,
-        family=family,
-        size=f"{stored / 1e9:.3g}B",
-        source=f"hub:{files.repo}@{files.revision}",
-        published_params_b=round(stored / 1e9, 3),
-        params_source=f"safetensors headers of {files.repo}@{files.revision}",
-        dtype=_native(files.repo, files.config, quant, files.weights),  # type: ignore[arg-type]
-        arch=arch,
-        hub_revision=files.revision,
-        hub_method=quant.method,
-        weight_block=quant.block if quant.weights == "fp8" else None,
-    )
+    try:  # checked as the catalog's own models are (e.g. a weight block must be positive)
+        return validated(ModelSpec, dict(
+            id=files.repo, name=files.repo, family=family, size=f"{stored / 1e9:.3g}B",
+            source=f"hub:{files.repo}@{files.revision}", published_params_b=round(stored / 1e9, 3),
+            params_source=f"safetensors headers of {files.repo}@{files.revision}",
+            dtype=_native(files.repo, files.config, quant, files.weights), arch=arch, hub_revision=files.revision,
+            hub_method=quant.method, weight_block=quant.block if quant.weights == "fp8" else None,
+        ))  # fmt: skip
+    except ValidationError as exc:
+        raise InvalidRequest("hub_unsupported", repo=files.repo, feature=exc.errors()[0]["msg"]) from exc
 
 
 def with_models(catalog: Catalog, specs: Iterable[ModelSpec]) -> Catalog:

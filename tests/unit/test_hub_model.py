@@ -10,7 +10,7 @@ from bot.catalog_files import load_catalog
 from bot.render import Views
 from engine.catalog.loader import Catalog
 from engine.catalog.resolve import resolve_model
-from engine.errors import HeadroomError, ParseError
+from engine.errors import HeadroomError, InvalidRequest, ParseError
 from engine.hub_model import HubFiles, hub_spec, text_config, wanted_repo, with_models
 from engine.hub_weights import quantization, summarise
 from engine.parse import parse_request
@@ -227,3 +227,7 @@ def test_a_block_fp8_hub_checkpoint_is_planned_only_at_a_tp_that_keeps_blocks_wh
     assert refused.error is not None and refused.error.code == "tp_splits_fp8_block"
     planned = respond("acme-ml/deepseek-v2-lite-fp8-block on g6e.12xlarge", None, extended)
     assert planned.plan is not None and all(c.tp == 1 for c in planned.plan.candidates)
+    config["quantization_config"]["weight_block_size"] = [-128, -128]  # the spec is checked as the catalog's are
+    with pytest.raises(InvalidRequest) as err:
+        hub_spec(files("acme-ml/deepseek-v2-lite-fp8-block", config, entries))
+    assert err.value.code == "hub_unsupported"
