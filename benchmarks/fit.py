@@ -28,8 +28,7 @@ from pathlib import Path
 from bot.catalog_files import load_catalog
 from engine.catalog.loader import BatchDefaults, Catalog, Fitted
 from engine.served import GIB
-from engine.vllm_cudagraphs import capture_set, decode_query_len
-from engine.vllm_memory import activation_terms, batch_defaults, cudagraph_estimate_gib, visible_gib
+from engine.vllm_memory import activation_terms, batch_defaults, cudagraph_estimate_gib, graph_profile, visible_gib
 from tests.calibration.fit_rows import (
     full_replays,
     full_table,
@@ -39,7 +38,7 @@ from tests.calibration.fit_rows import (
     non_torch_table,
     public_rows,
 )
-from tests.calibration.replay import memory_table, replay_memory, row_setup
+from tests.calibration.replay import RowSetup, memory_table, replay_memory, row_setup
 
 YAML = Path(__file__).resolve().parents[1] / "engine" / "catalog" / "data" / "vllm.yaml"
 DIGITS = {"sampler_bytes_per_logit": 2, "activation_base_gib": 4, "cudagraph_base_gib": 5, "cudagraph_gib_per_layer": 6}
@@ -66,10 +65,10 @@ def fit_constants(catalog: Catalog, training: list[dict[str, str]]) -> dict[str,
             else:
                 tp_x.append(tp)
                 tp_y.append(non_torch)
-        batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
+        batching = row_batching(catalog, setup)
         estimate = logged_graph_estimate(row)
         if estimate is not None:
-            first, graphs = graph_profile(catalog, row)
+            first, graphs = graph_profile(setup.served, setup.gpu, batching, tp, setup.behaviour)
             graph_x.append(setup.served.arch.layers / pp)
             graph_y.append((estimate - first) / graphs)
         if row["activation_peak_gib"] and pp == 1:
@@ -109,13 +108,9 @@ def logged_graph_estimate(row: dict[str, str]) -> float | None:
     return float(found[1]) if found else None
 
 
-def graph_profile(catalog: Catalog, row: dict[str, str]) -> tuple[float, int]:
-    """(the largest graph's activations in GiB, graphs the profiler counts) for a vllm_memory.csv row."""
-    setup = row_setup(catalog, row)
-    batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
-    graphs = capture_set(batching, setup.behaviour, setup.gpu, decode_query_len(setup.served))
-    largest = BatchDefaults(max_num_batched_tokens=graphs.largest, max_num_seqs=batching.max_num_seqs)
-    return activation_terms(setup.served, largest, setup.tp, setup.gpu).forward / GIB, graphs.profiled_graphs
+def row_batching(catalog: Catalog, setup: RowSetup) -> BatchDefaults:
+    """vLLM's batch defaults for a row's GPU and version, as the engine works them out."""
+    return batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu), version=setup.behaviour.version)
 
 
 def graph_replays(catalog: Catalog, rows: list[dict[str, str]]) -> list[tuple[dict[str, str], int, float, float]]:
@@ -126,13 +121,9 @@ def graph_replays(catalog: Catalog, rows: list[dict[str, str]]) -> list[tuple[di
         if logged is None:
             continue
         setup = row_setup(catalog, row)
-        _, graphs = graph_profile(catalog, row)
-        batching = batch_defaults(catalog, setup.gpu, visible_gib(setup.gpu))
-        layers = setup.served.arch.layers // setup.pp
-        predicted = cudagraph_estimate_gib(
-            setup.served, catalog, setup.gpu, batching, setup.tp, layers, setup.behaviour
-        )
-        found.append((row, graphs, logged, predicted))
+        profile = graph_profile(setup.served, setup.gpu, row_batching(catalog, setup), setup.tp, setup.behaviour)
+        predicted = cudagraph_estimate_gib(catalog, profile, setup.served.arch.layers // setup.pp)
+        found.append((row, profile.graphs, logged, predicted))
     return found
 
 

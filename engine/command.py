@@ -7,7 +7,6 @@ LLM(model=..., ...)'` loads and profiles exactly what was planned, and the call 
 from __future__ import annotations
 
 import json
-import shlex
 
 from engine.catalog.schema import GpuSpec
 from engine.context import PlanContext
@@ -90,6 +89,8 @@ _SERVE_ONLY = frozenset({"--data-parallel-size"})
 def llm_call(serve_line: str) -> str:
     """`[ENV=1 ]vllm serve MODEL --flag value ...` as `[ENV=1 ]python -c 'from vllm import LLM; LLM(...)'`:
     each --flag-name becomes the keyword flag_name (EngineArgs' own names), a bare flag True."""
+    import shlex  # offline plans only: a start-up does not load it
+
     words = shlex.split(serve_line)
     env = [w for w in words[: words.index("vllm")] if "=" in w]
     model, rest = words[words.index("serve") + 1], words[words.index("serve") + 2 :]

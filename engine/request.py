@@ -119,8 +119,7 @@ class Request(_Fields):
 
     def __new__(cls, **fields: Any) -> "Request":
         unknown = _unknown(fields)
-        if "model" not in fields:
-            unknown.append(problem("model", "missing", None, "Field required"))
+        unknown += [problem(r.name, "missing", None, "Field required") for r in _RULES if r.required and r.name not in fields]
         if unknown:
             raise Invalid(unknown)
         problems: list[dict[str, Any]] = []
@@ -149,6 +148,11 @@ class Request(_Fields):
         return Request(**{**self._asdict(), **changes})
 
     _replace = replace  # NamedTuple's own would skip the checks
+
+    @classmethod
+    def _make(cls, iterable: Any) -> "Request":  # type: ignore[override]
+        """NamedTuple's own would skip the checks too: values in field order, checked like keywords."""
+        return cls(**dict(zip(cls._fields, iterable, strict=True)))
 
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
         """copy and pickle rebuild a Request from its fields by name (``__new__`` takes no positional ones)."""

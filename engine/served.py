@@ -28,7 +28,6 @@ GIB = 2**30
 class Stage(NamedTuple):
     """One pipeline stage: which layers it holds and whether it has the embeddings / lm_head."""
 
-    position: int  # 0 for the first stage
     first_layer: int
     layer_count: int
     first: bool
@@ -42,7 +41,7 @@ def pipeline_stages(layers: int, pp: int) -> tuple[Stage, ...]:
         sizes[-i] += 1
     stages, start = [], 0
     for index, size in enumerate(sizes):
-        stages.append(Stage(index, start, size, index == 0, index == pp - 1))
+        stages.append(Stage(start, size, index == 0, index == pp - 1))
         start += size
     return tuple(stages)
 

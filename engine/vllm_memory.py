@@ -201,10 +201,25 @@ def activation_peak_gib(
     return fitted.activation_base_gib + (terms.workspace + peak) / GIB
 
 
-def cudagraph_estimate_gib(
-    served: ServedModel, catalog: Catalog, gpu: GpuSpec, batching: BatchDefaults, tp: int, layers: int,
-    behaviour: VllmVersion,
-) -> float:  # fmt: skip
+class GraphProfile(NamedTuple):
+    """What vLLM's CUDA-graph profile measures that does not depend on a stage's layers."""
+
+    first_gib: float  # the largest graph's activations (the graph pool), per GPU
+    graphs: int  # graphs the profile counts (0: nothing captured, nothing estimated)
+
+
+def graph_profile(
+    served: ServedModel, gpu: GpuSpec, batching: BatchDefaults, tp: int, behaviour: VllmVersion
+) -> GraphProfile:
+    """The capture sizes vLLM profiles on this GPU, and the largest one's activations."""
+    graphs = capture_set(batching, behaviour, gpu, decode_query_len(served))
+    if not graphs.profiled_graphs:
+        return GraphProfile(0.0, 0)
+    largest = BatchDefaults(max_num_batched_tokens=graphs.largest, max_num_seqs=batching.max_num_seqs)
+    return GraphProfile(activation_terms(served, largest, tp, gpu).forward / GIB, graphs.profiled_graphs)
+
+
+def cudagraph_estimate_gib(catalog: Catalog, profile: GraphProfile, layers: int) -> float:
     """GPUModelRunner.profile_cudagraph_memory (v1/worker/gpu_model_runner.py, v0.19.0-v0.28.0), per GPU.
 
     vLLM captures the largest graph of each mode, then the second largest, reading free memory
@@ -214,13 +229,10 @@ def cudagraph_estimate_gib(
     with the kernels it records, so with the decoder layers on this GPU (fitted:
     cudagraph_base_gib + cudagraph_gib_per_layer x layers, per graph; benchmarks/fit.py).
     """
-    fitted = catalog.vllm.fitted
-    graphs = capture_set(batching, behaviour, gpu, decode_query_len(served))
-    if not graphs.profiled_graphs:
+    if not profile.graphs:
         return 0.0
-    largest = BatchDefaults(max_num_batched_tokens=graphs.largest, max_num_seqs=batching.max_num_seqs)
-    first = activation_terms(served, largest, tp, gpu).forward / GIB
-    return first + graphs.profiled_graphs * (fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * layers)
+    fitted = catalog.vllm.fitted
+    return profile.first_gib + profile.graphs * (fitted.cudagraph_base_gib + fitted.cudagraph_gib_per_layer * layers)
 
 
 def memory_budget(
@@ -278,6 +290,11 @@ def _compute_stages(
     """
     fitted = catalog.vllm.fitted
     terms = activation_terms(served, batching, tp, gpu)  # the same profile batch on every stage
+    workspace = terms.workspace / GIB
+    non_torch = non_torch_gib(catalog, tp, pp, topology)
+    graphs = None
+    if reserves_graph_estimate(served, behaviour) and not args.enforce_eager:
+        graphs = graph_profile(served, gpu, batching, tp, behaviour)  # only the layers differ between stages
     stages = []
     for stage in pipeline_stages(served.arch.layers, pp):
         offloaded = min(args.cpu_offload_gb * GIB, served.stage_layer_bytes(stage, tp))
@@ -288,14 +305,8 @@ def _compute_stages(
             served, fitted.activation_base_gib, batching.max_num_batched_tokens, batching.max_num_seqs, tp,
             activation, stage.first,
         )  # fmt: skip
-        non_torch = non_torch_gib(catalog, tp, pp, topology)
-        cudagraph = (
-            cudagraph_estimate_gib(served, catalog, gpu, batching, tp, stage.layer_count, behaviour)
-            if reserves_graph_estimate(served, behaviour) and not args.enforce_eager
-            else 0.0
-        )
+        cudagraph = 0.0 if graphs is None else cudagraph_estimate_gib(catalog, graphs, stage.layer_count)
         pool = usable - weights - activation - non_torch - cudagraph
-        workspace = terms.workspace / GIB
         if args.kv_cache_memory_bytes is not None:
             pool = args.kv_cache_memory_bytes / GIB
         per_token = served.kv_bytes_per_token(tp, stage if pp > 1 else None)

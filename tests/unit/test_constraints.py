@@ -133,6 +133,9 @@ def test_values_are_kept_as_pydantic_would_convert_them() -> None:
     assert r.replace(tp=4).tp == 4
     with pytest.raises(Invalid):  # NamedTuple's own _replace would skip the checks: it is the checked replace
         r._replace(tp=0)
+    with pytest.raises(Invalid):  # and its _make too
+        Request._make((*r[:-1], 7))  # lora_rank 7: not a rank vLLM accepts
+    assert Request._make(r) == r
 
 
 def test_bounds_speak_pydantics_error_types() -> None:

@@ -48,7 +48,7 @@ def test_mtp_adds_one_decoder_layer_eh_proj_and_its_latent_cache(catalog: Catalo
     mtp = model(catalog, "deepseek-v3", "fp8", Extras(draft=Draft(1, mtp_layers=1)))
     plain = model(catalog, "deepseek-v3", "fp8")
     whole = pipeline_stages(61, 1)[0]
-    last_layer = plain.stage_weight_bytes(Stage(0, 60, 1, False, False), 8) - plain._rope_cache_bytes()
+    last_layer = plain.stage_weight_bytes(Stage(60, 1, False, False), 8) - plain._rope_cache_bytes()
     extra = last_layer + (2 * 7168**2 + 3 * 7168) * 2
     assert mtp.stage_weight_bytes(whole, 8) == pytest.approx(plain.stage_weight_bytes(whole, 8) + extra)
     assert mtp.kv_bytes_per_token(8) == plain.kv_bytes_per_token(8) * 62 // 61  # MLA latent, one more layer

@@ -58,7 +58,7 @@ def test_plan_and_chat_import_no_server_stack(argv: tuple[str, ...], tmp_path: P
 
 #: what a repeated `plan --json` no longer needs (issue 14): the templates' engine, when its notes were said before
 #: (bot/note_words.py), dataclasses with inspect, logging, html, and argparse's shutil (bot/cli_args.py's formatter)
-WARM_JSON_SKIPS = ("jinja2", "markupsafe", "dataclasses", "inspect", "logging", "html", "shutil", "pydantic", "yaml")
+WARM_JSON_SKIPS = ("jinja2", "markupsafe", "dataclasses", "inspect", "logging", "html", "shutil", "shlex", "pydantic", "yaml")
 
 
 @pytest.mark.parametrize(
